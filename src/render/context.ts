@@ -1,0 +1,143 @@
+// What the templates see: the definition, plus everything derived from it (which Packer sources,
+// which scripts in which order with which settings). Templates only place values; decisions are
+// made here, in code that tests can read.
+import path from 'node:path';
+import type { LoadedDefinition } from '../definitions/load.ts';
+import type { Definition, Provider } from '../definitions/schema.ts';
+import type { PackerVersion } from '../packer/version.ts';
+import { hclList, hclString, hclTemplate } from './hcl.ts';
+
+/** Packer source type for each provider, and the provider name Vagrant uses for its boxes. */
+export const PACKER_SOURCES: Record<Provider, { sourceType: string; boxProvider: string }> = {
+  virtualbox: { sourceType: 'virtualbox-iso', boxProvider: 'virtualbox' },
+  vmware: { sourceType: 'vmware-iso', boxProvider: 'vmware_desktop' },
+  qemu: { sourceType: 'qemu', boxProvider: 'libvirt' },
+};
+
+/** Every source in a rendered template is named `box`: `-only=qemu.box` selects a provider. */
+export const SOURCE_NAME = 'box';
+
+export function sourceRef(provider: Provider): string {
+  return `${PACKER_SOURCES[provider].sourceType}.${SOURCE_NAME}`;
+}
+
+/** Variables of the rendered Packer template that a definition's boot command may use. */
+export const BOOT_COMMAND_VARIABLES = ['apt_proxy'] as const;
+
+/** Plugins a modern Packer (>= 1.7) must `packer init` before it can build the template. */
+const PLUGINS: Record<Provider | 'vagrant', { name: string; source: string; version: string }> = {
+  virtualbox: { name: 'virtualbox', source: 'github.com/hashicorp/virtualbox', version: '>= 1.1.0' },
+  vmware: { name: 'vmware', source: 'github.com/hashicorp/vmware', version: '>= 1.1.0' },
+  qemu: { name: 'qemu', source: 'github.com/hashicorp/qemu', version: '>= 1.1.0' },
+  vagrant: { name: 'vagrant', source: 'github.com/hashicorp/vagrant', version: '>= 1.1.0' },
+};
+
+export interface ShellProvisioner {
+  scripts: string[];
+  only: string[] | false;
+  expect_disconnect: boolean;
+  pause_before: string | false;
+}
+
+/** The guest scripts a definition runs, in order, with the sources each is limited to. */
+export function provisioningPlan(definition: Definition): ShellProvisioner[] {
+  const plan: ShellProvisioner[] = [];
+  const step = (scripts: string[], extra: Partial<ShellProvisioner> = {}) =>
+    plan.push({ scripts, only: false, expect_disconnect: false, pause_before: false, ...extra });
+
+  step(['apt.sh', 'vagrant-user.sh', 'kernel-install.sh', 'kernel-cmdline.sh']);
+  if (definition.kernel.packages.length > 0) {
+    // A new kernel: boot it now, so guest tools are built for it and the check below sees it.
+    step(['reboot.sh'], { expect_disconnect: true });
+    step(['kernel-verify.sh'], { pause_before: '15s' });
+  } else {
+    step(['kernel-verify.sh']);
+  }
+  const software = ['packages.sh'];
+  if (definition.chef.install) software.push('chef.sh');
+  if (definition.docker.install) software.push('docker.sh');
+  step(software);
+  if (definition.providers.includes('virtualbox')) {
+    step(['virtualbox-guest-additions.sh'], { only: [sourceRef('virtualbox')] });
+  }
+  if (definition.providers.includes('vmware')) step(['vmware-tools.sh'], { only: [sourceRef('vmware')] });
+  step(['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh']);
+  return plan;
+}
+
+/** Settings the guest scripts read, as `NAME=value` (values may use the template's variables). */
+export function scriptEnvironment(definition: Definition): [string, string][] {
+  const { chef, docker, kernel } = definition;
+  const environment: [string, string][] = [
+    ['BOXSMITH_APT_PROXY', '${var.apt_proxy}'],
+    ['BOXSMITH_VAGRANT_USER', definition.vagrant_user.name],
+    ['BOXSMITH_KERNEL_MINIMUM', kernel.minimum],
+    ['BOXSMITH_KERNEL_PACKAGES', kernel.packages.join(' ')],
+    ['BOXSMITH_KERNEL_CMDLINE', kernel.cmdline.join(' ')],
+    ['BOXSMITH_PACKAGES', definition.packages.join(' ')],
+  ];
+  if (chef.install) {
+    environment.push(['BOXSMITH_CHEF_SOURCE', chef.source], ['BOXSMITH_CHEF_VERSION', chef.version ?? '']);
+    if (chef.source === 'vendor-deb') {
+      environment.push(['BOXSMITH_CHEF_URL', chef.url ?? ''], ['BOXSMITH_CHEF_SHA256', chef.sha256 ?? '']);
+    }
+  }
+  if (docker.install) {
+    environment.push(['BOXSMITH_DOCKER_PACKAGES', docker.packages.join(' ')]);
+    if (docker.repository) {
+      const repo = docker.repository;
+      environment.push(
+        ['BOXSMITH_DOCKER_REPO_URL', repo.url],
+        ['BOXSMITH_DOCKER_REPO_SUITE', repo.suite],
+        ['BOXSMITH_DOCKER_REPO_COMPONENT', repo.component],
+        ['BOXSMITH_DOCKER_REPO_KEY_URL', repo.key_url],
+        ['BOXSMITH_DOCKER_REPO_KEY_FINGERPRINT', repo.key_fingerprint],
+      );
+    }
+  }
+  if (definition.providers.includes('vmware')) environment.push(['BOXSMITH_VMWARE_TOOLS', definition.vmware.tools]);
+  return environment;
+}
+
+export function templateContext(loaded: LoadedDefinition, packer: PackerVersion, repoRoot: string) {
+  const { definition } = loaded;
+  const { base } = definition;
+  const has = (provider: Provider) => definition.providers.includes(provider);
+  const password = definition.vagrant_user.password;
+  if (password.includes("'")) throw new Error('vagrant_user.password must not contain a single quote');
+
+  return {
+    ...definition,
+    definition_files: loaded.files.map((file) => path.relative(repoRoot, file)).join(', '),
+    packer: {
+      ...packer,
+      plugins: [...definition.providers.map((provider) => PLUGINS[provider]), PLUGINS.vagrant],
+    },
+    sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
+    source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
+    iso: base.kind === 'iso' ? base.iso! : false,
+    installer: base.kind === 'iso' ? base.installer! : false,
+    preseed: base.kind === 'iso' ? base.installer!.preseed : false,
+    debootstrap: base.kind === 'debootstrap',
+    boot_command:
+      base.kind === 'iso'
+        ? hclList(base.installer!.boot_command.map((line) => hclTemplate(line, BOOT_COMMAND_VARIABLES)))
+        : false,
+    environment: hclList(
+      scriptEnvironment(definition).map(([name, value]) =>
+        value === '${var.apt_proxy}' ? hclTemplate(`${name}=${value}`, ['apt_proxy']) : hclString(`${name}=${value}`),
+      ),
+    ),
+    vmware: { ...definition.vmware, iso_tools: has('vmware') && definition.vmware.tools === 'iso' },
+    // tcg works on every host; `boxsmith build` passes kvm where KVM really boots a guest.
+    qemu: { ...definition.qemu, default_accelerator: definition.qemu.accelerator === 'auto' ? 'tcg' : definition.qemu.accelerator },
+    shutdown_command: `echo '${password}' | sudo -S shutdown -P now`,
+    execute_command: hclString(`echo '${password}' | {{ .Vars }} sudo -S -E bash -eux '{{ .Path }}'`),
+    provisioners: provisioningPlan(definition).map((provisioner) => ({
+      ...provisioner,
+      scripts: hclList(provisioner.scripts.map((script) => `"\${path.root}/scripts/${script}"`), '    '),
+    })),
+  };
+}
+
+export type TemplateContext = ReturnType<typeof templateContext>;
