@@ -44,7 +44,8 @@ version=${1:?}
 [ -x /usr/bin/vmware-config-tools.pl ] || exit 0
 [ -e "/lib/modules/$version/build/include" ] || exit 0
 [ -e "/lib/modules/$version/misc/.boxsmith-vmware-tools" ] && exit 0
-/usr/bin/vmware-config-tools.pl --default --kernel-version "$version"
+# -d: answer every question with its default; -k: build for this kernel, not the running one.
+/usr/bin/vmware-config-tools.pl -d -k "$version"
 mkdir -p "/lib/modules/$version/misc"
 touch "/lib/modules/$version/misc/.boxsmith-vmware-tools"
 HOOK

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { DefinitionError, UnknownBoxError } from './definitions/errors.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
 import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
-import { REPO_ROOT, renderBox, writeBuildDirectory } from './render/render.ts';
+import { REPO_ROOT, renderToDirectory } from './render/render.ts';
 
 /** A failure the user can act on: printed as one message, no stack trace. */
 export class UsageError extends Error {
@@ -52,9 +52,8 @@ function commandRender(args: string[]): void {
   const [box, ...extra] = positionals;
   if (!box || extra.length) throw new UsageError(`render takes one box name\n${USAGE}`);
   const packer = packerVersionFor(values['packer-version']);
-  const { files } = renderBox(box, { packer });
   const outDir = path.resolve(values.out ?? path.join(REPO_ROOT, 'build', box));
-  writeBuildDirectory(outDir, files);
+  const { files } = renderToDirectory(box, outDir, { packer });
   console.log(`rendered ${box} for Packer ${packer.version} into ${path.relative(process.cwd(), outDir) || '.'} (${files.length} files)`);
 }
 

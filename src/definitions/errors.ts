@@ -10,8 +10,14 @@ export interface Problem {
   message: string;
 }
 
+/** A path as short as it can be shown: relative below the working directory, else absolute. */
+export function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : path.resolve(file);
+}
+
 export function formatProblem(problem: Problem): string {
-  const shownFile = path.relative(process.cwd(), problem.file) || problem.file;
+  const shownFile = displayPath(problem.file);
   const where = problem.line ? `${shownFile}:${problem.line}:${problem.column ?? 1}` : shownFile;
   return problem.keyPath ? `${where}: ${problem.keyPath}: ${problem.message}` : `${where}: ${problem.message}`;
 }
@@ -34,7 +40,7 @@ export class UnknownBoxError extends Error {
     readonly definitionsDir: string,
   ) {
     super(
-      `unknown box "${box}": no ${path.join(path.relative(process.cwd(), definitionsDir) || definitionsDir, `${box}.yaml`)}. ` +
+      `unknown box "${box}": no ${displayPath(path.join(definitionsDir, `${box}.yaml`))}. ` +
         `Known boxes: ${known.length ? known.join(', ') : '(none)'}`,
     );
     this.name = 'UnknownBoxError';

@@ -31,7 +31,8 @@ export interface LoadedDefinition {
   files: string[];
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+// verbose: errors carry the offending value and schema, which the messages quote.
+const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
 const validateFile = ajv.compile(DefinitionFileSchema);
 const validateDefinition = ajv.compile(DefinitionSchema);
 
@@ -71,7 +72,7 @@ export function loadDefinition(box: string, dir = definitionsDir()): LoadedDefin
       (validateDefinition.errors ?? []).map((error) => {
         const keyPath = errorKeyPath(error);
         const origin = setBy.get(formatKeyPath(keyPath)) ?? findOwner(chain, keyPath) ?? leaf;
-        const located = locate(origin, keyPath);
+        const located = locate(origin, keyPath, pointsAtKey(error));
         const message =
           error.keyword === 'required'
             ? `is required, but no file of ${names} sets it`
@@ -148,7 +149,7 @@ function parseFile(file: string): ParsedFile {
     throw new DefinitionError(
       (validateFile.errors ?? []).map((error) => {
         const keyPath = errorKeyPath(error);
-        return { file, ...locate(parsed, keyPath), keyPath: formatKeyPath(keyPath), message: describeError(error) };
+        return { file, ...locate(parsed, keyPath, pointsAtKey(error)), keyPath: formatKeyPath(keyPath), message: describeError(error) };
       }),
     );
   }
@@ -166,6 +167,11 @@ function errorKeyPath(error: ErrorObject): KeyPath {
   if (error.keyword === 'additionalProperties') keyPath.push(String(error.params.additionalProperty));
   if (error.keyword === 'required') keyPath.push(String(error.params.missingProperty));
   return keyPath;
+}
+
+/** An unknown key is shown at the key, a bad value at the value. */
+function pointsAtKey(error: ErrorObject): 'key' | 'value' {
+  return error.keyword === 'additionalProperties' ? 'key' : 'value';
 }
 
 function describeError(error: ErrorObject): string {
@@ -195,18 +201,16 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-/** line:column of a key path in a file: the value for a bad value, the key for a bad key. */
-function locate(parsed: ParsedFile, keyPath: KeyPath): { line?: number; column?: number } {
+/** line:column of a key path in a file: of the value, or (`at: 'key'`) of the key itself. */
+function locate(parsed: ParsedFile, keyPath: KeyPath, at: 'key' | 'value' = 'value'): { line?: number; column?: number } {
   let node: unknown = parsed.doc.contents;
   let offset: number | undefined = rangeStart(node);
-  for (const key of keyPath) {
+  for (const [index, key] of keyPath.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
       if (!pair) break;
-      offset = rangeStart(pair.value) ?? rangeStart(pair.key);
-      if (key === keyPath[keyPath.length - 1] && !isScalar(pair.value) && !isSeq(pair.value) && !isMap(pair.value)) {
-        offset = rangeStart(pair.key);
-      }
+      const last = index === keyPath.length - 1;
+      offset = (last && at === 'key' ? undefined : rangeStart(pair.value)) ?? rangeStart(pair.key);
       node = pair.value;
     } else if (isSeq(node) && typeof key === 'number') {
       const item = node.items[key];

@@ -53,6 +53,13 @@ export function renderBox(box: string, options: RenderOptions): { loaded: Loaded
   return { loaded, files: files.sort((a, b) => a.path.localeCompare(b.path)) };
 }
 
+/** Renders a box and writes it as `outDir`; on any error `outDir` is left as it was. */
+export function renderToDirectory(box: string, outDir: string, options: RenderOptions): { loaded: LoadedDefinition; files: RenderedFile[] } {
+  const rendered = renderBox(box, options);
+  writeBuildDirectory(outDir, rendered.files);
+  return rendered;
+}
+
 /** Writes rendered files as `outDir`, replacing what was there only once all are written. */
 export function writeBuildDirectory(outDir: string, files: RenderedFile[]): void {
   const parent = path.dirname(path.resolve(outDir));

@@ -1,0 +1,36 @@
+#!/bin/bash
+# Everything boxsmith needs on a Debian 12 machine: Debian's packages (Packer, QEMU, Vagrant and its
+# libvirt provider, the validators, debootstrap and the package cache) and the npm dependencies.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  packer                                   # builds the boxes (Debian ships 1.6.6)
+  qemu-system-x86 qemu-utils               # the hypervisor that runs everywhere, and qemu-img
+  vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients  # smoke tests, as users run boxes
+  debootstrap syslinux extlinux syslinux-common dosfstools  # the Debian base image, made on the host
+  apt-cacher-ng                            # the package cache shared by builds
+  shellcheck ruby debconf-utils xorriso    # validators and ISO tools
+  gdb psmisc procps                        # diagnostics of hung processes
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -q
+  # apt-cacher-ng asks whether to tunnel https; the services it and libvirt start are boxsmith's to run.
+  echo 'apt-cacher-ng apt-cacher-ng/tunnelenable boolean false' | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi

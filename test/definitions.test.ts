@@ -1,0 +1,214 @@
+// Definitions: inheritance, the schema, and the errors bad input gets (file, line:column, key path,
+// non-zero exit, nothing written).
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { DefinitionError, UnknownBoxError } from '../src/definitions/errors.ts';
+import { deepMerge, listBoxes, loadDefinition } from '../src/definitions/load.ts';
+import { renderToDirectory } from '../src/render/render.ts';
+import { boxsmith, REPO_ROOT, snapshotTree, tempDir } from './helpers.ts';
+
+const PACKER_166 = { version: '1.6.6', modern: false };
+
+/** A copy of the real definitions, to break one thing in. */
+function definitionsCopy(): string {
+  const dir = path.join(tempDir(), 'definitions');
+  cpSync(path.join(REPO_ROOT, 'definitions'), dir, { recursive: true });
+  return dir;
+}
+
+function problemsOf(action: () => unknown): DefinitionError['problems'] {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof DefinitionError) return error.problems;
+    throw error;
+  }
+  assert.fail('expected a DefinitionError');
+}
+
+/** A build directory with a file in it, to show a failed render leaves it alone. */
+function existingBuildDirectory(): { outDir: string; before: ReturnType<typeof snapshotTree> } {
+  const outDir = path.join(tempDir(), 'build');
+  mkdirSync(outDir);
+  writeFileSync(path.join(outDir, 'box.pkr.hcl'), '# the last good render\n');
+  return { outDir, before: snapshotTree(outDir) };
+}
+
+describe('the shipped definitions', () => {
+  it('list the three boxes and no bases', () => {
+    assert.deepEqual(listBoxes(), ['debian-12', 'ubuntu-12.04', 'ubuntu-14.04']);
+  });
+
+  it('resolve the spec through extends: box file, distro base, common base', () => {
+    const { definition, files } = loadDefinition('ubuntu-12.04');
+    assert.deepEqual(
+      files.map((file) => path.relative(REPO_ROOT, file)),
+      ['definitions/ubuntu-12.04.yaml', 'definitions/bases/ubuntu.yaml', 'definitions/bases/common.yaml'],
+    );
+    assert.equal(definition.org, 'phusion');
+    assert.equal(definition.box_name, 'ubuntu-12.04-amd64');
+    assert.deepEqual(definition.hardware, { cpus: 2, memory_mb: 1024, disk_mb: 40960, lvm: true });
+    assert.deepEqual(definition.kernel.cmdline, ['cgroup_enable=memory', 'swapaccount=1']);
+    assert.deepEqual(definition.kernel.packages, ['linux-generic-lts-trusty', 'linux-headers-generic-lts-trusty']);
+    // The box overrides one key of the base's preseed; the rest is inherited.
+    assert.equal(definition.base.installer?.preseed.mirror_host, 'old-releases.ubuntu.com');
+    assert.equal(definition.base.installer?.preseed.timezone, 'UTC');
+    assert.match(definition.base.iso!.checksum, /^sha256:[0-9a-f]{64}$/);
+    assert.match(definition.base.iso!.checksum_url!, /SHA256SUMS$/);
+  });
+
+  it('give debian-12 a debootstrap base on qemu only, without LVM', () => {
+    const { definition } = loadDefinition('debian-12');
+    assert.equal(definition.base.kind, 'debootstrap');
+    assert.equal(definition.base.debootstrap?.suite, 'bookworm');
+    assert.deepEqual(definition.providers, ['qemu']);
+    assert.equal(definition.hardware.lvm, false);
+    assert.ok(definition.docker.packages.includes('apparmor'), 'Docker on Debian 12 needs apparmor');
+  });
+
+  it('merge mappings key by key and replace lists whole', () => {
+    assert.deepEqual(
+      deepMerge({ a: { x: 1, y: [1, 2] }, b: 'base' }, { a: { y: [3] }, c: true }),
+      { a: { x: 1, y: [3] }, b: 'base', c: true },
+    );
+  });
+});
+
+describe('bad definitions', () => {
+  it('malformed YAML: file and line:column of the syntax error', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'broken.yaml'), 'extends: ubuntu\nhardware:\n  cpus: [2\n  memory_mb: 1024\n');
+    const [problem] = problemsOf(() => loadDefinition('broken', dir));
+    assert.equal(problem!.file, path.join(dir, 'broken.yaml'));
+    assert.equal(typeof problem!.line, 'number');
+    assert.equal(typeof problem!.column, 'number');
+    assert.match(problem!.message, /^YAML syntax: /);
+  });
+
+  it('an unknown key: its line:column and key path, and the keys allowed there', () => {
+    const dir = definitionsCopy();
+    const file = path.join(dir, 'ubuntu-14.04.yaml');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}hardware:\n  cpu: 4\n`);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const [problem] = problemsOf(() => loadDefinition('ubuntu-14.04', dir));
+    assert.equal(problem!.keyPath, 'hardware.cpu');
+    assert.equal(problem!.line, lines.indexOf('  cpu: 4') + 1);
+    assert.equal(problem!.column, 3);
+    assert.match(problem!.message, /unknown key \(allowed here: cpus, memory_mb, disk_mb, lvm\)/);
+  });
+
+  it('a wrong type: the value\'s place and what was expected', () => {
+    const dir = definitionsCopy();
+    const file = path.join(dir, 'debian-12.yaml');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}hardware:\n  memory_mb: "lots"\n`);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const [problem] = problemsOf(() => loadDefinition('debian-12', dir));
+    assert.equal(problem!.keyPath, 'hardware.memory_mb');
+    assert.equal(problem!.line, lines.indexOf('  memory_mb: "lots"') + 1);
+    assert.equal(problem!.column, 14);
+    assert.match(problem!.message, /must be an integer, not string "lots"/);
+  });
+
+  it('a value outside its choices names them', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'odd.yaml'), 'extends: ubuntu-14.04\nproviders: [virtualbox, hyperv]\n');
+    const [problem] = problemsOf(() => loadDefinition('odd', dir));
+    assert.equal(problem!.keyPath, 'providers[1]');
+    assert.deepEqual([problem!.line, problem!.column], [2, 25]);
+    assert.match(problem!.message, /must be one of "virtualbox", "vmware", "qemu", not "hyperv"/);
+  });
+
+  it('extends naming a missing base: the extends line', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'orphan.yaml'), '# an orphan\nextends: centos\nbox_name: orphan\n');
+    const [problem] = problemsOf(() => loadDefinition('orphan', dir));
+    assert.equal(problem!.keyPath, 'extends');
+    assert.deepEqual([problem!.line, problem!.column], [2, 10]);
+    assert.match(problem!.message, /base "centos" not found \(looked for bases\/centos\.yaml and centos\.yaml\)/);
+  });
+
+  it('extends that loops is an error, not a hang', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'bases', 'a.yaml'), 'abstract: true\nextends: b\n');
+    writeFileSync(path.join(dir, 'bases', 'b.yaml'), 'abstract: true\nextends: a\n');
+    writeFileSync(path.join(dir, 'loop.yaml'), 'extends: a\n');
+    const [problem] = problemsOf(() => loadDefinition('loop', dir));
+    assert.match(problem!.message, /extends loops: loop\.yaml -> bases\/a\.yaml -> bases\/b\.yaml -> bases\/a\.yaml/);
+  });
+
+  it('a required key no file of the chain sets names the key and the chain', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'nameless.yaml'), 'extends: debian\ndescription: no box_name\nos: { version: "12", codename: bookworm }\nbase: { debootstrap: { suite: bookworm } }\n');
+    const problems = problemsOf(() => loadDefinition('nameless', dir));
+    assert.deepEqual(problems.map((p) => p.keyPath), ['box_name']);
+    assert.match(problems[0]!.message, /is required, but no file of nameless\.yaml -> bases\/debian\.yaml -> bases\/common\.yaml sets it/);
+  });
+
+  it('settings that contradict each other are pinned to the key that contradicts', () => {
+    const dir = definitionsCopy();
+    const file = path.join(dir, 'debian-12.yaml');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}providers: [qemu, virtualbox]\n`);
+    const [problem] = problemsOf(() => loadDefinition('debian-12', dir));
+    assert.equal(problem!.file, file);
+    assert.equal(problem!.keyPath, 'providers[1]');
+    assert.match(problem!.message, /virtualbox needs an iso base/);
+  });
+
+  it('an unknown box lists the known ones', () => {
+    assert.throws(() => loadDefinition('ubuntu-99.04'), (error: unknown) => {
+      assert.ok(error instanceof UnknownBoxError);
+      assert.match(error.message, /unknown box "ubuntu-99\.04".*Known boxes: debian-12, ubuntu-12\.04, ubuntu-14\.04/);
+      return true;
+    });
+  });
+
+  it('an abstract base is not a box', () => {
+    const dir = definitionsCopy();
+    cpSync(path.join(dir, 'bases', 'ubuntu.yaml'), path.join(dir, 'ubuntu.yaml'));
+    assert.ok(!listBoxes(dir).includes('ubuntu'));
+    const [problem] = problemsOf(() => loadDefinition('ubuntu', dir));
+    assert.match(problem!.message, /abstract/);
+  });
+
+  it('a template variable the context lacks: the template file and line, nothing written', () => {
+    const root = tempDir();
+    for (const folder of ['templates', 'scripts', 'keys']) cpSync(path.join(REPO_ROOT, folder), path.join(root, folder), { recursive: true });
+    const vagrantfile = path.join(root, 'templates', 'Vagrantfile.box.hbs');
+    const lines = readFileSync(vagrantfile, 'utf8').split('\n');
+    const line = lines.findIndex((text) => text.includes('vb.memory'));
+    lines.splice(line + 1, 0, '    vb.gpus = {{hardware.gpus}}');
+    writeFileSync(vagrantfile, lines.join('\n'));
+    const { outDir, before } = existingBuildDirectory();
+
+    const [problem] = problemsOf(() => renderToDirectory('ubuntu-14.04', outDir, { packer: PACKER_166, root }));
+    assert.equal(problem!.file, vagrantfile);
+    assert.equal(problem!.line, line + 2);
+    assert.match(problem!.message, /template variable "gpus" is not defined/);
+    assert.deepEqual(snapshotTree(outDir), before);
+  });
+});
+
+describe('boxsmith render with bad input (the command as users run it)', () => {
+  const cases: [string, (dir: string) => void, string, RegExp][] = [
+    ['malformed YAML', (dir) => writeFileSync(path.join(dir, 'ubuntu-14.04.yaml'), 'extends: ubuntu\nbox_name: [\n'), 'ubuntu-14.04', /ubuntu-14\.04\.yaml:\d+:\d+: YAML syntax/],
+    ['an unknown key', (dir) => writeFileSync(path.join(dir, 'debian-12.yaml'), `${readFileSync(path.join(dir, 'debian-12.yaml'), 'utf8')}dockr: {}\n`), 'debian-12', /debian-12\.yaml:\d+:1: dockr: unknown key/],
+    ['a wrong type', (dir) => writeFileSync(path.join(dir, 'debian-12.yaml'), `${readFileSync(path.join(dir, 'debian-12.yaml'), 'utf8')}hardware: { cpus: two }\n`), 'debian-12', /debian-12\.yaml:\d+:\d+: hardware\.cpus: must be an integer/],
+    ['a missing base', (dir) => writeFileSync(path.join(dir, 'debian-12.yaml'), 'extends: debain\n'), 'debian-12', /debian-12\.yaml:1:10: extends: base "debain" not found/],
+    ['an unknown box', () => {}, 'ubuntu-16.04', /unknown box "ubuntu-16\.04".*Known boxes: debian-12, ubuntu-12\.04, ubuntu-14\.04/],
+  ];
+  for (const [name, breakIt, box, expected] of cases) {
+    it(`${name}: a clear message, exit code 2, no stack trace, the output directory untouched`, () => {
+      const dir = definitionsCopy();
+      breakIt(dir);
+      const { outDir, before } = existingBuildDirectory();
+      const result = boxsmith(['render', box, '--out', outDir], { BOXSMITH_DEFINITIONS: dir });
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, expected);
+      assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
+      assert.deepEqual(snapshotTree(outDir), before);
+      assert.ok(!existsSync(`${outDir}.rendering-${result.pid}`));
+    });
+  }
+});

@@ -1,0 +1,277 @@
+// Each point of the box spec, asserted separately in the rendered files (not golden snapshots), and
+// shown to come from the definition: change the definition, the build changes with it.
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadDefinition } from '../src/definitions/load.ts';
+import { provisioningPlan, scriptEnvironment } from '../src/render/context.ts';
+import { renderBox } from '../src/render/render.ts';
+import { hclAttribute, REPO_ROOT, sourceBlock, tempDir } from './helpers.ts';
+
+const PACKER = { version: '1.6.6', modern: false };
+const SOURCE_TYPES = { virtualbox: 'virtualbox-iso', vmware: 'vmware-iso', qemu: 'qemu' } as const;
+
+function rendered(box: string, definitionsDir?: string) {
+  const { files } = renderBox(box, { packer: PACKER, ...(definitionsDir ? { definitionsDir } : {}) });
+  const file = (name: string) => {
+    const found = files.find((f) => f.path === name);
+    assert.ok(found, `${name} is rendered`);
+    return String(found.content);
+  };
+  return { files, file, hcl: file('box.pkr.hcl') };
+}
+
+/** The env list the shell provisioners get, as a record. */
+function environment(hcl: string): Record<string, string> {
+  const list = /environment = \[([\s\S]*?)\]\n/.exec(hcl)![1]!;
+  return Object.fromEntries([...list.matchAll(/"(BOXSMITH_\w+)=(.*?)"/g)].map((m) => [m[1], m[2]]));
+}
+
+/** The shell provisioners in order: their scripts and `only`. */
+function provisioners(hcl: string): { scripts: string[]; only?: string; expectDisconnect: boolean }[] {
+  return [...hcl.matchAll(/provisioner "shell" \{([\s\S]*?)\n  \}/g)].map(([, body]) => ({
+    scripts: [...body!.matchAll(/scripts\/([\w.-]+\.sh)/g)].map((m) => m[1]!),
+    only: hclAttribute(body!, 'only'),
+    expectDisconnect: /expect_disconnect = true/.test(body!),
+  }));
+}
+
+const UBUNTU = ['ubuntu-12.04', 'ubuntu-14.04'];
+
+describe('2 vCPUs and 1 GB of RAM on every provider', () => {
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: every Packer source builds with 2 CPUs and 1024 MB`, () => {
+      const { hcl } = rendered(box);
+      const { definition } = loadDefinition(box);
+      for (const provider of definition.providers) {
+        const source = sourceBlock(hcl, SOURCE_TYPES[provider]);
+        assert.equal(hclAttribute(source, 'cpus'), '2', `${provider} cpus`);
+        assert.equal(hclAttribute(source, 'memory'), '1024', `${provider} memory`);
+      }
+    });
+
+    it(`${box}: the box's Vagrantfile gives VirtualBox, VMware and libvirt 2 CPUs and 1024 MB`, () => {
+      const vagrantfile = rendered(box).file('Vagrantfile');
+      assert.match(vagrantfile, /vb\.cpus = 2\n/);
+      assert.match(vagrantfile, /vb\.memory = 1024\n/);
+      assert.match(vagrantfile, /%w\[vmware_desktop vmware_fusion vmware_workstation\]/);
+      assert.match(vagrantfile, /v\.vmx\["numvcpus"\] = "2"/);
+      assert.match(vagrantfile, /v\.vmx\["memsize"\] = "1024"/);
+      assert.match(vagrantfile, /lv\.cpus = 2\n/);
+      assert.match(vagrantfile, /lv\.memory = 1024\n/);
+    });
+  }
+});
+
+describe('a ~40 GB dynamically allocated disk', () => {
+  for (const box of UBUNTU) {
+    it(`${box}: 40960 MB on each hypervisor, growable on VMware, qcow2 on QEMU`, () => {
+      const { hcl } = rendered(box);
+      assert.equal(hclAttribute(sourceBlock(hcl, 'virtualbox-iso'), 'disk_size'), '40960');
+      const vmware = sourceBlock(hcl, 'vmware-iso');
+      assert.equal(hclAttribute(vmware, 'disk_size'), '40960');
+      assert.equal(hclAttribute(vmware, 'disk_type_id'), '"0"', 'growable virtual disk');
+      const qemu = sourceBlock(hcl, 'qemu');
+      assert.equal(hclAttribute(qemu, 'disk_size'), '"40960M"');
+      assert.equal(hclAttribute(qemu, 'format'), '"qcow2"');
+    });
+  }
+
+  it('debian-12: the disk image source is resized to 40960 MB and stays sparse (no backing file)', () => {
+    const qemu = sourceBlock(rendered('debian-12').hcl, 'qemu');
+    assert.equal(hclAttribute(qemu, 'disk_image'), 'true');
+    assert.equal(hclAttribute(qemu, 'disk_size'), '"40960M"');
+    assert.equal(hclAttribute(qemu, 'use_backing_file'), 'false');
+    assert.equal(hclAttribute(qemu, 'disk_discard'), '"unmap"');
+  });
+});
+
+describe('LVM', () => {
+  for (const box of UBUNTU) {
+    it(`${box}: the preseed puts the whole disk under LVM, root as large as it allows`, () => {
+      const preseed = rendered(box).file('http/preseed.cfg');
+      assert.match(preseed, /^d-i partman-auto\/method string lvm$/m);
+      assert.match(preseed, /^d-i partman-auto\/disk string \/dev\/sda$/m);
+      assert.match(preseed, /^d-i partman-auto-lvm\/guided_size string max$/m);
+      assert.match(preseed, /^d-i partman-lvm\/confirm boolean true$/m);
+      assert.match(preseed, /^d-i partman-lvm\/device_remove_lvm boolean true$/m);
+    });
+  }
+
+  it('a definition with lvm: false gets plain partitions', () => {
+    const dir = path.join(tempDir(), 'definitions');
+    cpSync(path.join(REPO_ROOT, 'definitions'), dir, { recursive: true });
+    writeFileSync(path.join(dir, 'flat.yaml'), 'extends: ubuntu-14.04\nhardware: { lvm: false }\n');
+    const preseed = rendered('flat', dir).file('http/preseed.cfg');
+    assert.match(preseed, /^d-i partman-auto\/method string regular$/m);
+    assert.doesNotMatch(preseed, /partman-auto-lvm/);
+  });
+});
+
+describe('cgroup_enable=memory swapaccount=1 on the kernel command line', () => {
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: kernel-cmdline.sh runs on every source with the parameters from the definition`, () => {
+      const { hcl } = rendered(box);
+      assert.equal(environment(hcl).BOXSMITH_KERNEL_CMDLINE, 'cgroup_enable=memory swapaccount=1');
+      const step = provisioners(hcl).find((p) => p.scripts.includes('kernel-cmdline.sh'));
+      assert.ok(step && step.only === undefined, 'not limited to one source');
+    });
+  }
+});
+
+describe('kernel >= 3.8', () => {
+  it('ubuntu-12.04: installs the LTS enablement kernel, reboots into it during the build and checks the running kernel', () => {
+    const { hcl } = rendered('ubuntu-12.04');
+    const env = environment(hcl);
+    assert.equal(env.BOXSMITH_KERNEL_PACKAGES, 'linux-generic-lts-trusty linux-headers-generic-lts-trusty');
+    assert.equal(env.BOXSMITH_KERNEL_MINIMUM, '3.8');
+    const steps = provisioners(hcl);
+    const order = steps.flatMap((p) => p.scripts);
+    assert.ok(order.indexOf('kernel-install.sh') < order.indexOf('reboot.sh'));
+    assert.ok(order.indexOf('reboot.sh') < order.indexOf('kernel-verify.sh'));
+    assert.ok(order.indexOf('kernel-verify.sh') < order.indexOf('vmware-tools.sh'), 'guest tools are built for the new kernel');
+    assert.equal(steps.find((p) => p.scripts.includes('reboot.sh'))!.expectDisconnect, true);
+  });
+
+  it('ubuntu-14.04 and debian-12: no kernel to install, no reboot, the running kernel still checked', () => {
+    for (const box of ['ubuntu-14.04', 'debian-12']) {
+      const order = provisioners(rendered(box).hcl).flatMap((p) => p.scripts);
+      assert.ok(!order.includes('reboot.sh'), box);
+      assert.ok(order.includes('kernel-verify.sh'), box);
+    }
+  });
+
+  it('the kernel scripts fail the build below the minimum', () => {
+    for (const script of ['kernel-install.sh', 'kernel-verify.sh']) {
+      const text = readFileSync(path.join(REPO_ROOT, 'scripts', script), 'utf8');
+      assert.match(text, /dpkg --compare-versions "\$\{\w+%%-\*\}" ge "\$minimum"/, script);
+      assert.match(text, /exit 1/, script);
+    }
+  });
+});
+
+describe('Chef from packages, never RubyGems', () => {
+  for (const box of UBUNTU) {
+    it(`${box}: Chef's omnibus .deb, pinned version, checked against its sha256`, () => {
+      const { hcl } = rendered(box);
+      const env = environment(hcl);
+      assert.equal(env.BOXSMITH_CHEF_SOURCE, 'vendor-deb');
+      assert.equal(env.BOXSMITH_CHEF_VERSION, '12.13.37');
+      assert.match(env.BOXSMITH_CHEF_URL!, new RegExp(`/ubuntu/${box.slice(7)}/chef_12\\.13\\.37-1_amd64\\.deb$`));
+      assert.match(env.BOXSMITH_CHEF_SHA256!, /^[0-9a-f]{64}$/);
+      assert.ok(provisioners(hcl).some((p) => p.scripts.includes('chef.sh')));
+    });
+  }
+
+  it('chef.sh installs with apt or dpkg and verifies the download; it never calls gem', () => {
+    const chef = readFileSync(path.join(REPO_ROOT, 'scripts', 'chef.sh'), 'utf8');
+    const code = chef.split('\n').filter((line) => !line.trim().startsWith('#')).join('\n');
+    assert.doesNotMatch(code, /\bgem\b/);
+    assert.match(code, /sha256sum -c/);
+    assert.match(code, /dpkg -i/);
+    assert.match(code, /dpkg -S/);
+  });
+
+  it('debian-12 installs no Chef (Debian has no package) and so does not run chef.sh', () => {
+    const { hcl } = rendered('debian-12');
+    assert.equal(environment(hcl).BOXSMITH_CHEF_SOURCE, undefined);
+    assert.ok(!provisioners(hcl).some((p) => p.scripts.includes('chef.sh')));
+  });
+});
+
+describe('VMware Tools rebuilt on every kernel upgrade, in VMware boxes only', () => {
+  for (const box of UBUNTU) {
+    it(`${box}: vmware-tools.sh runs only for vmware-iso, with the Tools ISO uploaded`, () => {
+      const { hcl } = rendered(box);
+      const vmwareSteps = provisioners(hcl).filter((p) => p.scripts.includes('vmware-tools.sh'));
+      assert.equal(vmwareSteps.length, 1);
+      assert.equal(vmwareSteps[0]!.only, '["vmware-iso.box"]');
+      assert.equal(hclAttribute(sourceBlock(hcl, 'vmware-iso'), 'tools_upload_flavor'), '"linux"');
+      assert.doesNotMatch(sourceBlock(hcl, 'virtualbox-iso'), /tools_upload/);
+      const guestAdditions = provisioners(hcl).find((p) => p.scripts.includes('virtualbox-guest-additions.sh'));
+      assert.equal(guestAdditions?.only, '["virtualbox-iso.box"]');
+    });
+  }
+
+  it('vmware-tools.sh installs a kernel postinst hook for the image and for the headers', () => {
+    const script = readFileSync(path.join(REPO_ROOT, 'scripts', 'vmware-tools.sh'), 'utf8');
+    assert.match(script, /for dir in \/etc\/kernel\/postinst\.d \/etc\/kernel\/header_postinst\.d/);
+    assert.match(script, /install -D -m 0755 "\$hook"/);
+    assert.match(script, /vmware-config-tools\.pl -d -k "\$version"/);
+  });
+
+  it('debian-12 has no VMware source, so no VMware step', () => {
+    const { hcl } = rendered('debian-12');
+    assert.ok(!provisioners(hcl).some((p) => p.scripts.includes('vmware-tools.sh')));
+    assert.doesNotMatch(hcl, /vmware-iso/);
+  });
+});
+
+describe('headless builds that expose nothing beyond loopback', () => {
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: headless on every source, VNC and the SSH forward on 127.0.0.1`, () => {
+      const { hcl } = rendered(box);
+      assert.match(hcl, /variable "headless" \{\n  type    = bool\n  default = true\n\}/);
+      for (const provider of loadDefinition(box).definition.providers) {
+        assert.equal(hclAttribute(sourceBlock(hcl, SOURCE_TYPES[provider]), 'headless'), 'var.headless');
+      }
+      const qemu = sourceBlock(hcl, 'qemu');
+      assert.equal(hclAttribute(qemu, 'vnc_bind_address'), '"127.0.0.1"');
+      assert.match(qemu, /"user,id=user\.0,hostfwd=tcp:127\.0\.0\.1:\{\{ \.SSHHostPort \}\}-:22"/);
+      assert.match(qemu, /"-serial", "file:\$\{var\.work_dir\}\/qemu-console\.log"/);
+    });
+  }
+});
+
+describe('vagrant user, insecure key, Docker, small boxes', () => {
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: the scripts run in the spec's order and the box is packaged by the vagrant post-processor`, () => {
+      const { hcl, files } = rendered(box);
+      const order = provisioners(hcl).flatMap((p) => p.scripts);
+      assert.equal(order[0], 'apt.sh');
+      assert.ok(order.indexOf('vagrant-user.sh') < order.indexOf('docker.sh'));
+      assert.deepEqual(order.slice(-3), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh']);
+      assert.match(hcl, /provisioner "file" \{\n    source      = "\$\{path\.root\}\/keys\/vagrant\.pub"/);
+      assert.match(hcl, /post-processor "vagrant" \{\n    output\s+= "\$\{var\.work_dir\}\/\{\{ \.Provider \}\}\.box"\n    vagrantfile_template = "\$\{path\.root\}\/Vagrantfile"/);
+      const key = files.find((f) => f.path === 'keys/vagrant');
+      assert.equal(key?.mode, 0o600);
+    });
+  }
+
+  it('the guest environment carries the definition\'s Docker packages (apparmor on Debian 12)', () => {
+    const env = scriptEnvironment(loadDefinition('debian-12').definition);
+    assert.deepEqual(env.find(([name]) => name === 'BOXSMITH_DOCKER_PACKAGES'), ['BOXSMITH_DOCKER_PACKAGES', 'docker.io apparmor']);
+  });
+
+  it('vagrant-user.sh grants passwordless sudo checked by visudo and installs the insecure key', () => {
+    const script = readFileSync(path.join(REPO_ROOT, 'scripts', 'vagrant-user.sh'), 'utf8');
+    assert.match(script, /NOPASSWD: ALL/);
+    assert.match(script, /visudo -cf/);
+    assert.match(script, /\/tmp\/vagrant-insecure\.pub "\$home\/\.ssh\/authorized_keys"/);
+  });
+});
+
+describe('settings come from the definition, not the templates', () => {
+  it('a definition with 4 CPUs, 2048 MB and a 60 GB disk renders exactly that', () => {
+    const dir = path.join(tempDir(), 'definitions');
+    cpSync(path.join(REPO_ROOT, 'definitions'), dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, 'big.yaml'),
+      'extends: ubuntu-14.04\nhardware: { cpus: 4, memory_mb: 2048, disk_mb: 61440 }\nkernel: { cmdline: [swapaccount=1] }\n',
+    );
+    const { hcl, file } = rendered('big', dir);
+    assert.equal(hclAttribute(sourceBlock(hcl, 'virtualbox-iso'), 'cpus'), '4');
+    assert.equal(hclAttribute(sourceBlock(hcl, 'vmware-iso'), 'memory'), '2048');
+    assert.equal(hclAttribute(sourceBlock(hcl, 'qemu'), 'disk_size'), '"61440M"');
+    assert.equal(environment(hcl).BOXSMITH_KERNEL_CMDLINE, 'swapaccount=1');
+    assert.match(file('Vagrantfile'), /lv\.memory = 2048\n/);
+  });
+
+  it('the provisioning plan is derived from the definition', () => {
+    const { definition } = loadDefinition('ubuntu-14.04');
+    const withoutDocker = { ...definition, docker: { ...definition.docker, install: false } };
+    assert.ok(!provisioningPlan(withoutDocker).some((p) => p.scripts.includes('docker.sh')));
+    assert.ok(provisioningPlan(definition).some((p) => p.scripts.includes('docker.sh')));
+  });
+});
