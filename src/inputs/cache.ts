@@ -1,0 +1,117 @@
+// The input cache shared by every build on the host: where an ISO lives in it, and the sidecar that
+// records that a cached file was verified, so that a 600 MB ISO is not re-hashed on every build.
+import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { formatChecksum, type Checksum } from './checksum.ts';
+
+/** `BOXSMITH_CACHE`, or `~/.cache/boxsmith`. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BOXSMITH_CACHE ? path.resolve(env.BOXSMITH_CACHE) : path.join(homedir(), '.cache', 'boxsmith');
+}
+
+/** The files of one ISO in the cache. */
+export interface IsoCacheEntry {
+  /** `<cache>/iso/<algorithm>-<hex>`: keyed by checksum, so a changed checksum never meets a stale file. */
+  dir: string;
+  /** The verified ISO. */
+  path: string;
+  /** A download in progress or interrupted; resumed by the next attempt. */
+  partPath: string;
+  /** Records the checksum, size and mtime of `path` when it was last verified. */
+  sidecarPath: string;
+  /** Held while one process checks or downloads this entry. */
+  lockPath: string;
+}
+
+export function isoCacheEntry(fileName: string, checksum: Checksum, cacheDir: string): IsoCacheEntry {
+  // The schema restricts names to [A-Za-z0-9._-]+.iso; this guards callers that skip it.
+  if (fileName !== path.basename(fileName) || fileName.startsWith('.')) {
+    throw new Error(`invalid ISO file name "${fileName}": it must be a plain file name`);
+  }
+  const dir = path.join(cacheDir, 'iso', `${checksum.algorithm}-${checksum.hex}`);
+  const file = path.join(dir, fileName);
+  return { dir, path: file, partPath: `${file}.part`, sidecarPath: `${file}.verified`, lockPath: `${file}.lock` };
+}
+
+interface Sidecar {
+  checksum: string;
+  size: number;
+  /** Nanoseconds as a decimal string: exact, unlike a float of milliseconds. */
+  mtimeNs: string;
+  verifiedAt: string;
+}
+
+/** Whether the sidecar says `entry.path` was verified against `checksum` and it has not changed since. */
+export async function hasVerifiedSidecar(entry: IsoCacheEntry, checksum: Checksum): Promise<boolean> {
+  let sidecar: Partial<Sidecar>;
+  let file;
+  try {
+    sidecar = JSON.parse(await readFile(entry.sidecarPath, 'utf8')) as Partial<Sidecar>;
+    file = await stat(entry.path, { bigint: true });
+  } catch {
+    return false; // missing or unreadable: the file gets hashed instead
+  }
+  return (
+    sidecar.checksum === formatChecksum(checksum) &&
+    sidecar.size === Number(file.size) &&
+    sidecar.mtimeNs === file.mtimeNs.toString()
+  );
+}
+
+/** Records that `entry.path`, as `file` describes it (stat taken before hashing), matches `checksum`. */
+export async function writeSidecar(entry: IsoCacheEntry, checksum: Checksum, file: BigIntStats): Promise<void> {
+  const sidecar: Sidecar = {
+    checksum: formatChecksum(checksum),
+    size: Number(file.size),
+    mtimeNs: file.mtimeNs.toString(),
+    verifiedAt: new Date().toISOString(),
+  };
+  await writeFileAtomically(entry.sidecarPath, `${JSON.stringify(sidecar, null, 2)}\n`);
+}
+
+/** Whether two stats of a path show the same, unchanged file. */
+export function sameFileState(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+}
+
+export async function removeSidecar(entry: IsoCacheEntry): Promise<void> {
+  await rm(entry.sidecarPath, { force: true });
+}
+
+async function writeFileAtomically(file: string, content: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temporary, 'w', 0o644);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** Moves a finished download into place: one rename, then the directory flushed so it survives a crash. */
+export async function commitPart(entry: IsoCacheEntry): Promise<void> {
+  await rename(entry.partPath, entry.path);
+  await syncDirectory(entry.dir);
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some file systems cannot fsync a directory; the rename itself has still happened.
+    if (!['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,254 @@
+// The ISO input of installer boxes: a cache shared by every build on the host, keyed by checksum
+// (`<cache>/iso/<algorithm>-<hex>/<file>`), filled from the definition's mirrors in order with
+// resumable downloads, and trusted only once verified against the pinned checksum.
+//
+//   ensureIso(iso)            the verified ISO's path, from the cache or downloaded
+//   fetchChecksum(url, file)  what a release's SHA256SUMS says about a file
+//   checkPinnedChecksum(iso)  the pinned checksum against the published one (`checksums --refresh`)
+import type { BigIntStats } from 'node:fs';
+import { mkdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Definition } from '../definitions/schema.ts';
+import {
+  commitPart,
+  hasVerifiedSidecar,
+  cacheRoot,
+  isoCacheEntry,
+  removeSidecar,
+  sameFileState,
+  writeSidecar,
+  type IsoCacheEntry,
+} from './cache.ts';
+import { formatChecksum, hashFile, parseChecksum, parseChecksumFile, type Checksum } from './checksum.ts';
+import { downloadToPart, type DownloadProgress, type DownloadedPart } from './download.ts';
+import { IsoChecksumMismatchError, IsoUnavailableError, PinnedChecksumMismatchError, type MirrorFailure } from './errors.ts';
+import { DEFAULT_NETWORK_SETTINGS, describeFailure, httpClient, isMirrorFailure, type NetworkSettings } from './http.ts';
+import { withFileLock } from './lock.ts';
+
+export { cacheRoot } from './cache.ts';
+export { ChecksumFileError, parseChecksum, parseChecksumFile, type Checksum, type ChecksumAlgorithm } from './checksum.ts';
+export { IsoChecksumMismatchError, IsoUnavailableError, PinnedChecksumMismatchError, type MirrorFailure } from './errors.ts';
+export { DEFAULT_NETWORK_SETTINGS, type NetworkSettings } from './http.ts';
+
+/** A definition's `base.iso`. */
+export type IsoSpec = NonNullable<Definition['base']['iso']>;
+
+export type IsoProgress = DownloadProgress;
+
+export interface EnsureIsoOptions {
+  /** The cache folder; `BOXSMITH_CACHE` or `~/.cache/boxsmith` by default. */
+  cacheDir?: string;
+  /** Cancels a download; the `.part` file stays for the next attempt to resume. */
+  signal?: AbortSignal;
+  /** Download progress, at most once per `progressIntervalMs` plus the first and last report. */
+  onProgress?: (progress: IsoProgress) => void;
+  progressIntervalMs?: number;
+  /** Things worth telling the user that do not stop the build: a failed mirror, an unreachable checksum_url. */
+  onWarning?: (message: string) => void;
+  /**
+   * Also compare the pinned checksum with the one published at `checksum_url`: a difference is an
+   * error (PinnedChecksumMismatchError); an unreachable checksum_url only a warning.
+   */
+  verifyChecksumUrl?: boolean;
+  /** Timeouts and retries; see DEFAULT_NETWORK_SETTINGS. */
+  network?: Partial<NetworkSettings>;
+}
+
+export interface EnsuredIso {
+  /** The verified ISO in the cache. */
+  path: string;
+  /** The checksum it was verified against, e.g. `sha256:<hex>`. */
+  checksum: string;
+  source: 'cache' | 'download';
+  /** The URL it was downloaded from (source `download` only). */
+  url?: string;
+}
+
+/** Where the cache keeps (or will keep) this ISO. */
+export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir = cacheRoot()): string {
+  return isoCacheEntry(iso.file, parseChecksum(iso.checksum), cacheDir).path;
+}
+
+/**
+ * The ISO, verified against its pinned checksum: from the cache when it is there, else downloaded
+ * from `iso.urls` in order (resuming an interrupted download). Throws IsoUnavailableError when no
+ * URL delivers it (its message says where to put the file by hand) and IsoChecksumMismatchError
+ * when a download is not the pinned file.
+ */
+export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): Promise<EnsuredIso> {
+  const checksum = parseChecksum(iso.checksum);
+  const entry = isoCacheEntry(iso.file, checksum, options.cacheDir ?? cacheRoot());
+  const network: NetworkSettings = { ...DEFAULT_NETWORK_SETTINGS, ...options.network };
+  const warn = options.onWarning ?? (() => {});
+  const { signal } = options;
+  signal?.throwIfAborted();
+
+  if (options.verifyChecksumUrl) await crossCheckPinnedChecksum(iso, checksum, network, warn, signal);
+
+  const fromCache: EnsuredIso = { path: entry.path, checksum: formatChecksum(checksum), source: 'cache' };
+  // The common case takes no lock: a sidecar that still matches the file.
+  if (await hasVerifiedSidecar(entry, checksum)) return fromCache;
+
+  await mkdir(entry.dir, { recursive: true });
+  try {
+    return await withFileLock(
+      entry.lockPath,
+      async () => {
+        if (await verifyCachedFile(entry, checksum, warn, signal)) return fromCache;
+        return await download(iso, entry, checksum, network, options);
+      },
+      {
+        signal,
+        onWait: (owner) =>
+          warn(
+            `waiting for ${owner ? `process ${owner.pid} on ${owner.host}` : 'another process'}, ` +
+              `which is fetching ${iso.file} into the cache (${entry.lockPath})`,
+          ),
+      },
+    );
+  } catch (error) {
+    // A rejected download leaves nothing behind: drop the entry's folder when it is empty.
+    if (error instanceof IsoChecksumMismatchError) await rmdir(entry.dir).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Whether the cache holds the ISO: trusted through its sidecar, or hashed (a file copied in by
+ * hand, or changed since it was verified). A file that does not match is removed.
+ */
+async function verifyCachedFile(entry: IsoCacheEntry, checksum: Checksum, warn: (message: string) => void, signal?: AbortSignal): Promise<boolean> {
+  // Another process may have finished it while this one waited for the lock.
+  if (await hasVerifiedSidecar(entry, checksum)) return true;
+  let before: BigIntStats;
+  try {
+    before = await stat(entry.path, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  const actual = await hashFile(entry.path, checksum.algorithm, signal);
+  if (!sameFileState(before, await stat(entry.path, { bigint: true }))) {
+    throw new Error(`${entry.path} changed while it was being verified: is something else writing into the cache?`);
+  }
+  if (actual.hex === checksum.hex) {
+    await writeSidecar(entry, checksum, before);
+    return true;
+  }
+  warn(
+    `${entry.path} is not the ISO the definition pins (expected ${formatChecksum(checksum)}, ` +
+      `it is ${checksum.algorithm}:${actual.hex}): removed, fetching it again`,
+  );
+  await removeSidecar(entry);
+  await rm(entry.path, { force: true });
+  return false;
+}
+
+async function download(
+  iso: IsoSpec,
+  entry: IsoCacheEntry,
+  checksum: Checksum,
+  network: NetworkSettings,
+  options: EnsureIsoOptions,
+): Promise<EnsuredIso> {
+  const { signal } = options;
+  const client = httpClient(network);
+  const failures: MirrorFailure[] = [];
+  for (const [index, url] of iso.urls.entries()) {
+    signal?.throwIfAborted();
+    let part: DownloadedPart;
+    try {
+      part = await downloadToPart({
+        url,
+        partPath: entry.partPath,
+        algorithm: checksum.algorithm,
+        expectedHex: checksum.hex,
+        client,
+        signal,
+        onProgress: options.onProgress,
+        progressIntervalMs: options.progressIntervalMs ?? 250,
+      });
+    } catch (error) {
+      // Cancelled: stop here and keep the .part for the next attempt to resume.
+      signal?.throwIfAborted();
+      // A local problem (disk full, permissions) is not solved by another mirror.
+      if (!isMirrorFailure(error)) throw error;
+      const reason = describeFailure(error, network);
+      failures.push({ url, reason });
+      if (index < iso.urls.length - 1) options.onWarning?.(`${url}: ${reason}; trying the next URL`);
+      continue;
+    }
+    // A mismatch is not an outage to route around: mirrors serve identical bytes, so it almost
+    // always means the pinned checksum is outdated, and every other mirror would repeat the verdict.
+    if (part.hex !== checksum.hex) {
+      await rm(entry.partPath, { force: true });
+      throw new IsoChecksumMismatchError(iso.file, url, formatChecksum(checksum), `${checksum.algorithm}:${part.hex}`, iso.checksum_url);
+    }
+    await commitPart(entry);
+    await writeSidecar(entry, checksum, await stat(entry.path, { bigint: true }));
+    return { path: entry.path, checksum: formatChecksum(checksum), source: 'download', url };
+  }
+  throw new IsoUnavailableError(iso.file, formatChecksum(checksum), entry.path, failures);
+}
+
+export interface FetchChecksumOptions {
+  signal?: AbortSignal;
+  network?: Partial<NetworkSettings>;
+}
+
+/** The checksum (`<algorithm>:<hex>`) that the checksum file at `checksumUrl` gives for `fileName`. */
+export async function fetchChecksum(checksumUrl: string, fileName: string, options: FetchChecksumOptions = {}): Promise<string> {
+  const { signal } = options;
+  const text =
+    new URL(checksumUrl).protocol === 'file:'
+      ? await readFile(fileURLToPath(checksumUrl), { encoding: 'utf8', signal })
+      : await httpClient({ ...DEFAULT_NETWORK_SETTINGS, ...options.network })(checksumUrl, { signal }).text();
+  return parseChecksumFile(text, fileName, checksumUrl);
+}
+
+export interface PinnedChecksumCheck {
+  /** As pinned in the definition, e.g. `sha256:<hex>`. */
+  pinned: string;
+  /** As published at `checksum_url`. */
+  published: string;
+  matches: boolean;
+}
+
+/** The pinned checksum next to the published one, for `boxsmith checksums --refresh`. Throws when it cannot fetch it. */
+export async function checkPinnedChecksum(iso: IsoSpec, options: FetchChecksumOptions = {}): Promise<PinnedChecksumCheck> {
+  if (!iso.checksum_url) throw new Error(`${iso.file} has no checksum_url to check its pinned checksum against`);
+  const pinned = formatChecksum(parseChecksum(iso.checksum));
+  const published = await fetchChecksum(iso.checksum_url, iso.file, options);
+  return { pinned, published, matches: published === pinned };
+}
+
+async function crossCheckPinnedChecksum(
+  iso: IsoSpec,
+  pinned: Checksum,
+  network: NetworkSettings,
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (!iso.checksum_url) {
+    warn(`${iso.file} has no checksum_url: its pinned checksum was not cross-checked`);
+    return;
+  }
+  let published: Checksum;
+  try {
+    published = parseChecksum(await fetchChecksum(iso.checksum_url, iso.file, { signal, network }));
+  } catch (error) {
+    signal?.throwIfAborted();
+    warn(`could not cross-check the pinned checksum of ${iso.file} with ${iso.checksum_url}: ${describeFailure(error, network)}`);
+    return;
+  }
+  if (published.algorithm !== pinned.algorithm) {
+    warn(
+      `${iso.checksum_url} publishes a ${published.algorithm} checksum of ${iso.file} and the definition pins ` +
+        `a ${pinned.algorithm} one: not compared`,
+    );
+    return;
+  }
+  if (published.hex !== pinned.hex) {
+    throw new PinnedChecksumMismatchError(iso.file, formatChecksum(pinned), formatChecksum(published), iso.checksum_url);
+  }
+}
