@@ -1,11 +1,12 @@
 #!/bin/bash
 # SSH host keys: every box made from this image must get keys of its own, so the build's keys are
-# removed and new ones are made on first boot, before sshd starts.
+# removed and new ones are made on first boot, before sshd starts. Also run in the chroot of the
+# debootstrap base image, so the init system is told by what is installed, not by what runs.
 set -euo pipefail
 
 rm -f /etc/ssh/ssh_host_*key /etc/ssh/ssh_host_*key.pub
 
-if [ -d /run/systemd/system ]; then
+if [ -x /bin/systemctl ] || [ -x /usr/bin/systemctl ]; then
   cat > /etc/systemd/system/ssh-host-keys.service <<'UNIT'
 [Unit]
 Description=Generate SSH host keys missing on first boot

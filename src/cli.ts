@@ -1,7 +1,11 @@
 // boxsmith's command line: `list`, `render`, and the pipeline commands built on them.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DefinitionError, UnknownBoxError } from './definitions/errors.ts';
+import { runBuilds, planBuilds } from './build/run.ts';
+import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
+import { PROVIDERS, STAGES, type Provider } from './definitions/schema.ts';
+import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
+import { cacheRoot } from './inputs/iso.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
 import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
 import { REPO_ROOT, renderToDirectory } from './render/render.ts';
@@ -19,7 +23,17 @@ const USAGE = `usage: boxsmith <command> [options]
 commands:
   list                          the boxes, with their providers and base
   render <box> [--out DIR]      write a self-contained Packer build directory
-         [--packer-version V]   render for this Packer version instead of the installed one`;
+         [--packer-version V]   render for this Packer version instead of the installed one
+  build <box>... [options]      build .box files into boxes/<org>/<name>/<version>/
+         --provider P           virtualbox, vmware or qemu (repeatable; default: every
+                                provider of the box whose hypervisor this host has)
+         --version V            the box version (default: YYYYMMDD.HHMMSS.0, UTC)
+         --parallel N           builds at once (default: from cores and free memory)
+         --timeout S=D,...      stage time limits, e.g. build=90m,package=10m,run=3h
+         --grace D              between SIGTERM and SIGKILL of a stopped stage (default 10s)
+         --keep-work            keep Packer's work folders (VM disks) for debugging
+         --no-apt-cache         do not start the package cache
+         --apt-cache-port P     the package cache's port (default 3142, or any free one)`;
 
 function commandList(): void {
   const rows = listBoxes().map((box) => {
@@ -57,6 +71,102 @@ function commandRender(args: string[]): void {
   console.log(`rendered ${box} for Packer ${packer.version} into ${path.relative(process.cwd(), outDir) || '.'} (${files.length} files)`);
 }
 
+/** Where builds write: the repository's boxes/, build/work/ and logs/, or BOXSMITH_BOXES, BOXSMITH_WORK, BOXSMITH_LOGS. */
+export function outputDirectories(env: NodeJS.ProcessEnv = process.env): { boxesDir: string; workRoot: string; logsDir: string } {
+  return {
+    boxesDir: path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes')),
+    workRoot: path.resolve(env.BOXSMITH_WORK ?? path.join(REPO_ROOT, 'build', 'work')),
+    logsDir: path.resolve(env.BOXSMITH_LOGS ?? path.join(REPO_ROOT, 'logs')),
+  };
+}
+
+/** A Vagrant-sortable version from the time: 20261128.163000.0 */
+export function defaultVersion(now = new Date()): string {
+  const iso = now.toISOString();
+  return `${iso.slice(0, 10).replace(/-/g, '')}.${iso.slice(11, 19).replace(/:/g, '')}.0`;
+}
+
+async function commandBuild(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      provider: { type: 'string', multiple: true },
+      version: { type: 'string' },
+      parallel: { type: 'string' },
+      timeout: { type: 'string' },
+      'keep-work': { type: 'boolean' },
+      grace: { type: 'string' },
+      'no-apt-cache': { type: 'boolean' },
+      'apt-cache-port': { type: 'string' },
+      'packer-version': { type: 'string' },
+    },
+  });
+  if (!positionals.length) throw new UsageError(`build takes one or more box names\n${USAGE}`);
+  const providers = (values.provider ?? []).flatMap((p) => p.split(','));
+  for (const provider of providers) {
+    if (!(PROVIDERS as readonly string[]).includes(provider)) throw new UsageError(`unknown provider "${provider}" (one of ${PROVIDERS.join(', ')})`);
+  }
+  const version = values.version ?? defaultVersion();
+  if (!/^\d+(\.\d+){0,2}$/.test(version)) throw new UsageError(`version "${version}" is not a Vagrant box version (numbers: 1.2.3)`);
+  const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
+  if (parallel !== undefined && !(Number.isInteger(parallel) && parallel > 0)) throw new UsageError(`--parallel takes a whole number > 0, not "${values.parallel}"`);
+  let timeoutOverrides: Record<string, number>;
+  try {
+    timeoutOverrides = values.timeout ? parseTimeoutOverrides(values.timeout, STAGES) : {};
+  } catch (error) {
+    throw new UsageError(`--timeout: ${(error as Error).message}`);
+  }
+  let graceMs: number | undefined;
+  try {
+    graceMs = values.grace === undefined ? undefined : parseDuration(values.grace);
+  } catch (error) {
+    throw new UsageError(`--grace: ${(error as Error).message}`);
+  }
+  const boxes = positionals.map((box) => loadDefinition(box));
+  const plan = (() => {
+    try {
+      return planBuilds(boxes, providers as Provider[]);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  })();
+  for (const skipped of plan.skipped) console.log(`skipping ${skipped.box} for ${skipped.provider}: ${skipped.reason}`);
+  if (!plan.targets.length) {
+    console.error(`boxsmith: nothing to build: ${plan.skipped.map((s) => `${s.provider} (${s.reason})`).join('; ')}`);
+    return 1;
+  }
+
+  const outcome = await runBuilds({
+    targets: plan.targets,
+    version,
+    packer: packerVersionFor(values['packer-version']),
+    ...(parallel !== undefined ? { parallel } : {}),
+    timeoutOverrides,
+    ...outputDirectories(),
+    cacheDir: cacheRoot(),
+    keepWork: values['keep-work'] ?? false,
+    ...(graceMs !== undefined ? { graceMs } : {}),
+    aptCache: !values['no-apt-cache'],
+    ...(values['apt-cache-port'] ? { aptCachePort: Number(values['apt-cache-port']) } : {}),
+  });
+  console.log('');
+  for (const result of outcome.results) {
+    const name = `${result.target.loaded.box} (${result.target.provider})`;
+    if (result.ok) {
+      console.log(`ok      ${name}: ${displayPath(result.boxFile!)} sha256 ${result.record!.sha256.slice(0, 16)}… ${JSON.stringify(result.record!.durations_s)}`);
+    } else {
+      const message = result.error instanceof Error ? result.error.message : String(result.error);
+      console.log(`FAILED  ${name}: ${message}\n        logs: ${displayPath(result.logDir)}`);
+    }
+  }
+  for (const skipped of plan.skipped) console.log(`skipped ${skipped.box} (${skipped.provider}): ${skipped.reason}`);
+  if (outcome.interruptExitCode !== null) return outcome.interruptExitCode;
+  // A provider asked for by name that cannot be built is a failure; one left out by default is not.
+  const requestedButSkipped = providers.length > 0 && plan.skipped.length > 0;
+  return outcome.results.every((r) => r.ok) && !requestedButSkipped ? 0 : 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   try {
@@ -67,6 +177,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'render':
         commandRender(args);
         return 0;
+      case 'build':
+        return await commandBuild(args);
       case undefined:
       case 'help':
       case '--help':

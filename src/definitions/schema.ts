@@ -21,7 +21,7 @@ const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 export const PROVIDERS = ['virtualbox', 'vmware', 'qemu'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
-export const STAGES = ['render', 'inputs', 'build', 'package', 'smoke', 'publish', 'run'] as const;
+export const STAGES = ['render', 'inputs', 'build', 'package', 'record', 'smoke', 'publish', 'run'] as const;
 export type Stage = (typeof STAGES)[number];
 
 const IsoSchema = Type.Object(
@@ -62,6 +62,7 @@ const DebootstrapSchema = Type.Object(
   {
     suite: Name,
     mirror: Url,
+    security_mirror: Url,
     variant: OneOf(['minbase', 'buildd', 'default']),
     include: Type.Array(PackageName),
     kernel_package: PackageName,

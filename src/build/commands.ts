@@ -1,0 +1,57 @@
+// The programs one pipeline step runs, all through the supervisor: each in its own process group,
+// logged to the step's log file, under what is left of the step's time limit.
+import path from 'node:path';
+import { runSupervised, type RunResult, type SuperviseOptions } from '../exec/supervise.ts';
+import type { Watchdog } from '../exec/watchdog.ts';
+
+export interface CommandRunnerOptions {
+  stage: string;
+  logDir: string;
+  signal: AbortSignal;
+  /** Epoch ms when the step's time limit expires. */
+  deadline: number;
+  watchdog?: Watchdog;
+  onLine?: (line: string) => void;
+  consoleLogs?: string[];
+  /** Between SIGTERM and SIGKILL when a command is stopped. */
+  graceMs?: number;
+}
+
+export type CommandOptions = Partial<Pick<SuperviseOptions, 'cwd' | 'env' | 'watch' | 'allowFailure' | 'leftovers' | 'consoleLogs' | 'graceMs'>> & {
+  /** A tighter limit than the rest of the step. */
+  timeoutMs?: number;
+  /** Capture stdout (the log still gets it). */
+  capture?: boolean;
+};
+
+export class CommandRunner {
+  constructor(readonly options: CommandRunnerOptions) {}
+
+  get logFile(): string {
+    return path.join(this.options.logDir, `${this.options.stage}.log`);
+  }
+
+  async run(command: string, args: string[], options: CommandOptions = {}): Promise<RunResult & { stdout: string }> {
+    const remaining = Math.max(1000, this.options.deadline - Date.now());
+    const stdout: string[] = [];
+    const { timeoutMs, capture, ...rest } = options;
+    const result = await runSupervised({
+      stage: this.options.stage,
+      command,
+      args,
+      logFile: this.logFile,
+      diagnosticsDir: this.options.logDir,
+      timeoutMs: Math.min(remaining, timeoutMs ?? remaining),
+      signal: this.options.signal,
+      ...(this.options.watchdog ? { watchdog: this.options.watchdog } : {}),
+      ...(this.options.consoleLogs ? { consoleLogs: this.options.consoleLogs } : {}),
+      ...(this.options.graceMs !== undefined ? { graceMs: this.options.graceMs } : {}),
+      onLine: (line, stream) => {
+        if (capture && stream === 'stdout') stdout.push(line);
+        this.options.onLine?.(line);
+      },
+      ...rest,
+    });
+    return { ...result, stdout: stdout.join('\n') };
+  }
+}

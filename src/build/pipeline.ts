@@ -1,0 +1,350 @@
+// One box for one provider, from definition to a verified .box: render -> inputs -> build (Packer)
+// -> package -> record, each a step with a time limit and a cleanup (Packer's multistep, over a
+// state bag). The .box lands in boxes/<org>/<box>/<version>/ only once it is complete and
+// verified, so a failed build never touches the last good box.
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LoadedDefinition } from '../definitions/load.ts';
+import type { Provider } from '../definitions/schema.ts';
+import { runCaptured } from '../exec/captured.ts';
+import { parseDuration } from '../exec/timeouts.ts';
+import { runSteps, type Step, type StepContext, type StepsReport } from '../exec/steps.ts';
+import { toolPath } from '../exec/tools.ts';
+import { isQemuProcess, VmProcessWatch } from '../exec/vm-watch.ts';
+import type { Watchdog } from '../exec/watchdog.ts';
+import { ensureIso, type EnsuredIso } from '../inputs/iso.ts';
+import type { PackerVersion } from '../packer/version.ts';
+import { PACKER_SOURCES, sourceRef } from '../render/context.ts';
+import { REPO_ROOT, renderToDirectory } from '../render/render.ts';
+import type { AcceleratorChoice } from './accelerator.ts';
+import type { AptCache } from './apt-cache.ts';
+import { ensureBaseImage, sha256File, type BaseImage } from './base-image.ts';
+import { CommandRunner } from './commands.ts';
+
+export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'record'] as const;
+export type BuildStepName = (typeof BUILD_STEPS)[number];
+
+export interface BuildTarget {
+  loaded: LoadedDefinition;
+  provider: Provider;
+}
+
+export interface BuildEnvironment {
+  runId: string;
+  version: string;
+  packer: PackerVersion;
+  /** boxes/: where finished boxes go. */
+  boxesDir: string;
+  /** Scratch space for rendered templates and Packer's VMs. */
+  workRoot: string;
+  /** logs/<run id>/ */
+  logRoot: string;
+  cacheDir: string;
+  signal: AbortSignal;
+  watchdog?: Watchdog;
+  aptCache?: AptCache;
+  accelerator?: AcceleratorChoice;
+  timeoutOverrides: Record<string, number>;
+  keepWork: boolean;
+  /** Between SIGTERM and SIGKILL when a stage is stopped (default 10 s). */
+  graceMs?: number;
+  /** Progress: the step a build is in, and lines worth showing. */
+  onStep?: (step: BuildStepName, target: BuildTarget) => void;
+  onLine?: (line: string, target: BuildTarget) => void;
+}
+
+export interface BuildRecord {
+  box: string;
+  name: string;
+  version: string;
+  provider: string;
+  file: string;
+  size: number;
+  sha256: string;
+  git_revision: string;
+  packer_version: string;
+  hypervisor_version: string;
+  accelerator?: string;
+  base: { kind: string; iso?: string; base_image_sha256?: string; base_image_cached?: boolean };
+  run_id: string;
+  built_at: string;
+  durations_s: Record<string, number>;
+}
+
+export interface BuildResult {
+  target: BuildTarget;
+  ok: boolean;
+  record?: BuildRecord;
+  boxFile?: string;
+  error?: unknown;
+  report?: StepsReport;
+  logDir: string;
+}
+
+interface BuildState {
+  target: BuildTarget;
+  env: BuildEnvironment;
+  logDir: string;
+  workDir: string;
+  templateDir: string;
+  packerWorkDir: string;
+  iso?: EnsuredIso;
+  baseImage?: BaseImage;
+  artifact?: string;
+  boxFile?: string;
+  sha256?: string;
+  record?: BuildRecord;
+  durations: Record<string, number>;
+}
+
+export function boxDirectory(boxesDir: string, target: BuildTarget, version: string): string {
+  const { org, box_name } = target.loaded.definition;
+  return path.join(boxesDir, org, box_name, version);
+}
+
+export function boxProvider(provider: Provider): string {
+  return PACKER_SOURCES[provider].boxProvider;
+}
+
+/** Builds one box for one provider. Never throws: the result says how it went. */
+export async function buildTarget(target: BuildTarget, env: BuildEnvironment): Promise<BuildResult> {
+  const id = `${target.loaded.box}-${target.provider}`;
+  const state: BuildState = {
+    target,
+    env,
+    logDir: path.join(env.logRoot, id),
+    workDir: path.join(env.workRoot, `${id}-${env.runId}`),
+    templateDir: path.join(env.workRoot, `${id}-${env.runId}`, 'template'),
+    packerWorkDir: path.join(env.workRoot, `${id}-${env.runId}`, 'packer'),
+    durations: {},
+  };
+  mkdirSync(state.logDir, { recursive: true });
+  const timeouts = target.loaded.definition.timeouts;
+  const limit = (name: keyof typeof timeouts) => parseDuration(timeouts[name]);
+  const steps: Step<BuildState>[] = [
+    { name: 'render', timeoutMs: limit('render'), run: renderStep, cleanup: removeWorkDir },
+    { name: 'inputs', timeoutMs: limit('inputs'), run: inputsStep },
+    { name: 'build', timeoutMs: limit('build'), run: packerStep },
+    { name: 'package', timeoutMs: limit('package'), run: packageStep },
+    { name: 'record', timeoutMs: limit('record'), run: recordStep },
+  ];
+  const tracked = steps.map((step) => ({
+    ...step,
+    run: async (s: BuildState, ctx: StepContext) => {
+      env.onStep?.(step.name as BuildStepName, target);
+      const started = Date.now();
+      try {
+        await step.run(s, ctx);
+      } finally {
+        s.durations[step.name] = Math.round((Date.now() - started) / 100) / 10;
+      }
+    },
+  }));
+  try {
+    const report = await runSteps(tracked, state, {
+      signal: env.signal,
+      timeoutOverrides: env.timeoutOverrides,
+      runTimeoutMs: env.timeoutOverrides.run ?? limit('run'),
+    });
+    return { target, ok: true, record: state.record!, boxFile: state.boxFile!, report, logDir: state.logDir };
+  } catch (error) {
+    return { target, ok: false, error, logDir: state.logDir };
+  }
+}
+
+function runner(state: BuildState, stage: string, ctx: StepContext): CommandRunner {
+  const { env, target } = state;
+  return new CommandRunner({
+    stage,
+    logDir: state.logDir,
+    signal: ctx.signal,
+    deadline: ctx.deadline,
+    ...(env.watchdog ? { watchdog: env.watchdog } : {}),
+    ...(env.graceMs !== undefined ? { graceMs: env.graceMs } : {}),
+    onLine: (line) => env.onLine?.(line, target),
+    consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
+  });
+}
+
+async function renderStep(state: BuildState): Promise<void> {
+  renderToDirectory(state.target.loaded.box, state.templateDir, { packer: state.env.packer, definitionsDir: path.dirname(state.target.loaded.files[0]!) });
+}
+
+async function removeWorkDir(state: BuildState): Promise<void> {
+  if (!state.env.keepWork) rmSync(state.workDir, { recursive: true, force: true });
+}
+
+async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
+  const { definition, box } = state.target.loaded;
+  if (definition.base.kind === 'iso') {
+    state.iso = await ensureIso(definition.base.iso!, {
+      cacheDir: state.env.cacheDir,
+      signal: ctx.signal,
+      onWarning: (message) => state.env.onLine?.(message, state.target),
+      onProgress: (progress) =>
+        state.env.onLine?.(
+          `${definition.base.iso!.file}: ${(progress.received / 1048576).toFixed(0)}${progress.total ? ` of ${(progress.total / 1048576).toFixed(0)}` : ''} MiB`,
+          state.target,
+        ),
+    });
+  } else {
+    state.baseImage = await ensureBaseImage({
+      box,
+      definition,
+      cacheDir: state.env.cacheDir,
+      root: REPO_ROOT,
+      aptProxy: state.env.aptCache?.hostUrl,
+      runner: runner(state, 'inputs', ctx),
+    });
+    state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
+  }
+}
+
+async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
+  const { env, target } = state;
+  const commands = runner(state, 'build', ctx);
+  const packer = toolPath('packer');
+  const packerEnv = {
+    PACKER_LOG: '1',
+    PACKER_LOG_PATH: path.join(state.logDir, 'packer.log'),
+    PACKER_CACHE_DIR: path.join(env.cacheDir, 'packer'),
+    CHECKPOINT_DISABLE: '1',
+    PACKER_NO_COLOR: '1',
+  };
+  if (env.packer.modern) await commands.run(packer, ['init', state.templateDir], { env: packerEnv });
+
+  const variables: Record<string, string> = {
+    work_dir: state.packerWorkDir,
+    headless: 'true',
+    // Guests reach the host's loopback as 10.0.2.2 on QEMU's and VirtualBox's NAT, not on VMware's.
+    apt_proxy: env.aptCache && target.provider !== 'vmware' ? env.aptCache.guestUrl : '',
+  };
+  if (state.iso) {
+    variables.iso_urls = JSON.stringify([`file://${state.iso.path}`]);
+    variables.iso_checksum = state.iso.checksum;
+  }
+  if (state.baseImage) {
+    variables.base_image = state.baseImage.path;
+    variables.base_image_checksum = `sha256:${state.baseImage.sha256}`;
+  }
+  if (target.provider === 'qemu') {
+    variables.qemu_accelerator = env.accelerator?.accelerator ?? 'tcg';
+    variables.qemu_binary = toolPath('qemu');
+  }
+  mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });
+  rmSync(state.packerWorkDir, { recursive: true, force: true });
+
+  const vm = new VmProcessWatch({
+    label: 'QEMU',
+    match: isQemuProcess,
+    onFound: (process) => env.watchdog?.register({ type: 'vm', kind: 'qemu', pid: process.pid, startTime: process.startTime }),
+  });
+  await commands.run(
+    packer,
+    [
+      'build',
+      `-only=${sourceRef(target.provider)}`,
+      '-on-error=cleanup',
+      '-color=false',
+      ...Object.entries(variables).flatMap(([name, value]) => ['-var', `${name}=${value}`]),
+      state.templateDir,
+    ],
+    {
+      env: packerEnv,
+      ...(target.provider === 'qemu' ? { watch: vm.check } : {}),
+      consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
+    },
+  ).finally(() => vm.disarm());
+  state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
+}
+
+/** Verifies the box Packer made and moves it into boxes/ under its final name. */
+async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
+  const { target, env } = state;
+  const artifact = state.artifact!;
+  if (!existsSync(artifact) || statSync(artifact).size === 0) throw new Error(`Packer reported success but made no box at ${artifact}`);
+  const provider = boxProvider(target.provider);
+  const listing = await runner(state, 'package', ctx).run('tar', ['-xzOf', artifact, 'metadata.json'], { capture: true });
+  let metadata: { provider?: string };
+  try {
+    metadata = JSON.parse(listing.stdout) as { provider?: string };
+  } catch {
+    throw new Error(`${artifact} has no readable metadata.json: it is not a Vagrant box`);
+  }
+  if (metadata.provider !== provider) throw new Error(`${artifact} is a box for "${metadata.provider}", not ${provider}`);
+
+  const sha256 = await sha256File(artifact);
+  const dir = boxDirectory(env.boxesDir, target, env.version);
+  mkdirSync(dir, { recursive: true });
+  const boxFile = path.join(dir, `${provider}.box`);
+  const partial = path.join(dir, `.${provider}.box.partial-${process.pid}`);
+  const sumPartial = path.join(dir, `.${provider}.box.sha256.partial-${process.pid}`);
+  try {
+    moveFile(artifact, partial);
+    if ((await sha256File(partial)) !== sha256) throw new Error(`${partial} changed while it was moved into place`);
+    writeFileSync(sumPartial, `${sha256}  ${provider}.box\n`);
+    renameSync(partial, boxFile);
+    renameSync(sumPartial, `${boxFile}.sha256`);
+  } finally {
+    rmSync(partial, { force: true });
+    rmSync(sumPartial, { force: true });
+  }
+  state.boxFile = boxFile;
+  state.sha256 = sha256;
+}
+
+async function recordStep(state: BuildState): Promise<void> {
+  const { target, env } = state;
+  const { definition, box } = target.loaded;
+  const provider = boxProvider(target.provider);
+  const record: BuildRecord = {
+    box,
+    name: `${definition.org}/${definition.box_name}`,
+    version: env.version,
+    provider,
+    file: path.basename(state.boxFile!),
+    size: statSync(state.boxFile!).size,
+    sha256: state.sha256!,
+    git_revision: await gitRevision(),
+    packer_version: env.packer.version,
+    hypervisor_version: await hypervisorVersion(target.provider),
+    ...(target.provider === 'qemu' && env.accelerator ? { accelerator: env.accelerator.accelerator } : {}),
+    base: {
+      kind: definition.base.kind,
+      ...(state.iso ? { iso: definition.base.iso!.file } : {}),
+      ...(state.baseImage ? { base_image_sha256: state.baseImage.sha256, base_image_cached: state.baseImage.cached } : {}),
+    },
+    run_id: env.runId,
+    built_at: new Date().toISOString(),
+    durations_s: { ...state.durations },
+  };
+  const file = path.join(path.dirname(state.boxFile!), `${provider}.json`);
+  writeFileSync(`${file}.partial`, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(`${file}.partial`, file);
+  state.record = record;
+}
+
+/** Rename when on the same filesystem, else copy then delete. */
+function moveFile(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    copyFileSync(from, to);
+    rmSync(from);
+  }
+}
+
+async function gitRevision(): Promise<string> {
+  const head = await runCaptured('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 });
+  if (head.exitCode !== 0) return 'unknown';
+  const dirty = await runCaptured('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no'], { timeoutMs: 10_000 });
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
+}
+
+async function hypervisorVersion(provider: Provider): Promise<string> {
+  const [command, args] =
+    provider === 'qemu' ? [toolPath('qemu'), ['--version']] : provider === 'virtualbox' ? [toolPath('vboxmanage'), ['--version']] : [toolPath('vmrun'), []];
+  const result = await runCaptured(command, args, { timeoutMs: 10_000 });
+  return `${result.stdout}${result.stderr}`.split('\n').find((line) => /\d+\.\d+/.test(line))?.trim() ?? 'unknown';
+}

@@ -1,0 +1,201 @@
+// `boxsmith build` as users run it, with a stand-in packer (test/fixtures/build/packer) where a real
+// build would take a VM and minutes: the .box lands in boxes/ with its checksum and record, a failed
+// build leaves the last good box alone, a hung build is stopped at its time limit with nothing left
+// running, and boxsmith killed with SIGKILL leaves nothing running either. The real Packer build of
+// debian-12 is in test/e2e/.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
+
+const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
+
+/** A definitions folder with boxes whose ISO is a small local file, and the folders a build writes. */
+function sandbox() {
+  const root = tempDir();
+  const definitions = path.join(root, 'definitions');
+  cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
+  const iso = path.join(root, 'standin.iso');
+  writeFileSync(iso, 'not really an installer\n');
+  const sha256 = createHash('sha256').update(readFileSync(iso)).digest('hex');
+  for (const name of ['standin', 'standin-b']) {
+    writeFileSync(
+      path.join(definitions, `${name}.yaml`),
+      [
+        'extends: ubuntu-14.04',
+        `box_name: ${name}-amd64`,
+        'providers: [qemu]',
+        'base:',
+        '  iso:',
+        '    file: standin.iso',
+        `    urls: ["file://${iso}"]`,
+        `    checksum: sha256:${sha256}`,
+        '',
+      ].join('\n'),
+    );
+  }
+  const env = {
+    BOXSMITH_DEFINITIONS: definitions,
+    BOXSMITH_PACKER: STANDIN_PACKER,
+    BOXSMITH_BOXES: path.join(root, 'boxes'),
+    BOXSMITH_WORK: path.join(root, 'work'),
+    BOXSMITH_LOGS: path.join(root, 'logs'),
+    BOXSMITH_CACHE: path.join(root, 'cache'),
+    BOXSMITH_ACCEL: 'tcg',
+    CI: 'true',
+  };
+  const boxDir = (name: string, version: string) => path.join(root, 'boxes', 'phusion', `${name}-amd64`, version);
+  return { root, env, boxDir };
+}
+
+function build(env: Record<string, string>, args: string[]) {
+  return boxsmith(['build', ...args, '--no-apt-cache'], env);
+}
+
+/** Processes whose command line has the marker, other than the search itself. */
+function processesWith(marker: string): string[] {
+  const result = run('pgrep', ['-af', marker]);
+  return result.stdout.split('\n').filter((line) => line && !line.includes('pgrep'));
+}
+
+async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return condition();
+}
+
+describe('boxsmith build with a stand-in packer', () => {
+  it('puts a verified box, its sha256 and a build record into boxes/<org>/<name>/<version>/', () => {
+    const { env, boxDir } = sandbox();
+    const result = build(env, ['standin', '--version', '1.0.0']);
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+    const dir = boxDir('standin', '1.0.0');
+    assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
+    const check = run('sha256sum', ['-c', 'libvirt.box.sha256'], { cwd: dir });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    const record = JSON.parse(readFileSync(path.join(dir, 'libvirt.json'), 'utf8'));
+    assert.equal(record.name, 'phusion/standin-amd64');
+    assert.equal(record.version, '1.0.0');
+    assert.equal(record.provider, 'libvirt');
+    assert.equal(record.packer_version, '1.6.6');
+    assert.match(record.hypervisor_version, /QEMU emulator version/);
+    assert.match(record.git_revision, /^([0-9a-f]{40}(-dirty)?|unknown)$/);
+    assert.equal(record.sha256, readFileSync(path.join(dir, 'libvirt.box.sha256'), 'utf8').split(' ')[0]);
+    assert.deepEqual(Object.keys(record.durations_s), ['render', 'inputs', 'build', 'package']);
+    assert.match(result.stdout, /ok {6}standin \(qemu\)/);
+  });
+
+  it('a failed build leaves the last good box and its checksum untouched, and exits non-zero', () => {
+    const { env, boxDir } = sandbox();
+    assert.equal(build(env, ['standin', '--version', '2.0.0']).status, 0);
+    const dir = boxDir('standin', '2.0.0');
+    const before = ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json'].map((f) => readFileSync(path.join(dir, f)));
+
+    const failed = build({ ...env, STANDIN_MODE: 'fail' }, ['standin', '--version', '2.0.0']);
+    assert.notEqual(failed.status, 0);
+    assert.match(failed.stdout, /FAILED {2}standin \(qemu\): .*build/);
+    const after = ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json'].map((f) => readFileSync(path.join(dir, f)));
+    assert.deepEqual(after, before);
+    assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json'], 'no partial files left');
+  });
+
+  it('builds several boxes at once; one failure does not stop the others, and the exit code says so', () => {
+    const { env, boxDir } = sandbox();
+    // The stand-in fails for the box whose work folder names standin-b.
+    const wrapper = path.join(tempDir(), 'packer');
+    writeFileSync(wrapper, `#!/bin/sh\ncase "$*" in *standin-b-qemu*) export STANDIN_MODE=fail ;; esac\nexec '${STANDIN_PACKER}' "$@"\n`, { mode: 0o755 });
+    const result = build({ ...env, BOXSMITH_PACKER: wrapper }, ['standin', 'standin-b', '--version', '3.0.0', '--parallel', '2']);
+    assert.equal(result.status, 1, result.stdout);
+    assert.ok(existsSync(path.join(boxDir('standin', '3.0.0'), 'libvirt.box')));
+    assert.ok(!existsSync(path.join(boxDir('standin-b', '3.0.0'), 'libvirt.box')));
+    assert.match(result.stdout, /ok {6}standin \(qemu\)/);
+    assert.match(result.stdout, /FAILED {2}standin-b \(qemu\)/);
+  });
+
+  it('--timeout build=5s on a hung, SIGTERM-deaf packer: a clear message, non-zero, nothing left running', () => {
+    const { env, root } = sandbox();
+    const marker = `boxsmith-hang-${process.pid}-${Date.now()}`;
+    const result = build({ ...env, STANDIN_MODE: 'hang', STANDIN_MARKER: path.join(root, marker) }, [
+      'standin', '--version', '4.0.0', '--timeout', 'build=5s', '--grace', '2s',
+    ]);
+    assert.notEqual(result.status, 0);
+    assert.ok(existsSync(path.join(root, `${marker}.started`)), 'the stand-in ran');
+    assert.match(result.stdout, /FAILED {2}standin \(qemu\): .*"build".*5s/);
+    const diagnostics = /diagnostics[^\n]*?(\/\S+\.txt)/.exec(result.stdout)?.[1];
+    assert.ok(diagnostics && existsSync(diagnostics), `diagnostics file named: ${result.stdout}`);
+    assert.match(readFileSync(diagnostics, 'utf8'), new RegExp(`${marker}-setsid`));
+    assert.deepEqual(processesWith(marker), []);
+  });
+
+  it('boxsmith killed with SIGKILL mid-build: the watchdog leaves nothing of the run within 10 s', async () => {
+    const { env, root } = sandbox();
+    const marker = `boxsmith-orphan-${process.pid}-${Date.now()}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'build', 'standin', '--version', '5.0.0', '--no-apt-cache'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env, STANDIN_MODE: 'hang', STANDIN_MARKER: path.join(root, marker) },
+      stdio: 'ignore',
+    });
+    try {
+      assert.ok(await waitFor(() => existsSync(path.join(root, `${marker}.started`)), 60_000), 'the stand-in started');
+      assert.ok(await waitFor(() => processesWith(marker).length >= 2, 10_000), 'its children run');
+      child.kill('SIGKILL');
+      assert.ok(await waitFor(() => processesWith(marker).length === 0, 10_000), `still alive: ${processesWith(marker).join('\n')}`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a provider the host lacks, asked for by name: says which hypervisor is missing, exit 1', () => {
+    const { env } = sandbox();
+    const result = build(env, ['ubuntu-14.04', '--provider', 'virtualbox', '--provider', 'vmware']);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /nothing to build: virtualbox \(VirtualBox \(VBoxManage\) is not installed on this host\); vmware \(VMware/);
+    assert.doesNotMatch(result.stderr, /^\s+at /m);
+  });
+
+  it('ubuntu-14.04 on a host with QEMU only and no reachable mirror: names the missing hypervisors, the failed download and where to put the ISO', () => {
+    const { env, root } = sandbox();
+    // The real definition with its mirrors replaced by a refused local port, so the test never downloads.
+    const file = path.join(env.BOXSMITH_DEFINITIONS, 'ubuntu-14.04.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/http:\/\/(old-)?releases\.ubuntu\.com\//g, 'http://127.0.0.1:9/'));
+    const result = build({ ...env, BOXSMITH_VBOXMANAGE: path.join(root, 'no-vboxmanage'), BOXSMITH_VMRUN: path.join(root, 'no-vmrun') }, ['ubuntu-14.04']);
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /skipped ubuntu-14\.04 \(virtualbox\): VirtualBox \(VBoxManage\) is not installed on this host \(no .*no-vboxmanage on PATH; install it, or set BOXSMITH_VBOXMANAGE/);
+    assert.match(result.stdout, /skipped ubuntu-14\.04 \(vmware\): VMware/);
+    assert.match(result.stdout, /FAILED {2}ubuntu-14\.04 \(qemu\): could not download ubuntu-14\.04\.6-server-amd64\.iso from any of its URLs:\n {2}http:\/\/127\.0\.0\.1:9\/14\.04\/ubuntu-14\.04\.6-server-amd64\.iso: /);
+    assert.match(result.stdout, new RegExp(`cp ubuntu-14\\.04\\.6-server-amd64\\.iso ${env.BOXSMITH_CACHE}/iso/sha256-b17d7c1e`));
+    assert.doesNotMatch(result.stdout + result.stderr, /^\s+at /m, 'no stack trace');
+  });
+
+  it('bad options are usage errors naming the option', () => {
+    const { env } = sandbox();
+    for (const [args, expected] of [
+      [['standin', '--timeout', 'biuld=5m'], /--timeout: .*biuld/],
+      [['standin', '--provider', 'hyperv'], /unknown provider "hyperv"/],
+      [['standin', '--version', 'latest'], /version "latest" is not a Vagrant box version/],
+      [['standin', '--parallel', '0'], /--parallel takes a whole number > 0/],
+      [['debian-12', '--provider', 'virtualbox'], /debian-12 has no virtualbox build/],
+    ] as [string[], RegExp][]) {
+      const result = build(env, args);
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, expected);
+    }
+  });
+});
+
+describe('build output folders', () => {
+  it('work folders are removed after a build unless --keep-work', () => {
+    const { env, root } = sandbox();
+    assert.equal(build(env, ['standin', '--version', '6.0.0']).status, 0);
+    mkdirSync(path.join(root, 'work'), { recursive: true });
+    assert.deepEqual(readdirSync(path.join(root, 'work')), []);
+    assert.equal(build(env, ['standin', '--version', '6.0.1', '--keep-work']).status, 0);
+    assert.equal(readdirSync(path.join(root, 'work')).length, 1);
+  });
+});
