@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   packer                                   # builds the boxes (Debian ships 1.6.6)
   qemu-system-x86 qemu-utils               # the hypervisor that runs everywhere, and qemu-img
-  vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients  # smoke tests, as users run boxes
+  vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base  # smoke tests, as users run boxes
   debootstrap syslinux extlinux syslinux-common dosfstools  # the Debian base image, made on the host
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools

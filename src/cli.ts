@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBuilds, planBuilds } from './build/run.ts';
+import { commandTestBox } from './smoke/command.ts';
 import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
 import { PROVIDERS, STAGES, type Provider } from './definitions/schema.ts';
 import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
@@ -31,9 +32,14 @@ commands:
          --parallel N           builds at once (default: from cores and free memory)
          --timeout S=D,...      stage time limits, e.g. build=90m,package=10m,run=3h
          --grace D              between SIGTERM and SIGKILL of a stopped stage (default 10s)
+         --no-test              do not smoke-test the boxes before putting them in place
+         --docker-image IMG     smoke-test Docker with a registry image (e.g. hello-world)
+                                instead of one built in the guest (needs the guest online)
          --keep-work            keep Packer's work folders (VM disks) for debugging
          --no-apt-cache         do not start the package cache
-         --apt-cache-port P     the package cache's port (default 3142, or any free one)`;
+         --apt-cache-port P     the package cache's port (default 3142, or any free one)
+  test <box> [--provider P] [--version V] [--docker-image IMG]
+                                smoke-test a built box (default: its newest version)`;
 
 function commandList(): void {
   const rows = listBoxes().map((box) => {
@@ -97,6 +103,8 @@ async function commandBuild(args: string[]): Promise<number> {
       timeout: { type: 'string' },
       'keep-work': { type: 'boolean' },
       grace: { type: 'string' },
+      'no-test': { type: 'boolean' },
+      'docker-image': { type: 'string' },
       'no-apt-cache': { type: 'boolean' },
       'apt-cache-port': { type: 'string' },
       'packer-version': { type: 'string' },
@@ -147,6 +155,8 @@ async function commandBuild(args: string[]): Promise<number> {
     cacheDir: cacheRoot(),
     keepWork: values['keep-work'] ?? false,
     ...(graceMs !== undefined ? { graceMs } : {}),
+    smokeTest: !values['no-test'],
+    ...(values['docker-image'] ? { dockerImage: values['docker-image'] } : {}),
     aptCache: !values['no-apt-cache'],
     ...(values['apt-cache-port'] ? { aptCachePort: Number(values['apt-cache-port']) } : {}),
   });
@@ -179,6 +189,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'build':
         return await commandBuild(args);
+      case 'test': {
+        const { boxesDir, logsDir } = outputDirectories();
+        return await commandTestBox(args, { boxesDir, logsDir });
+      }
       case undefined:
       case 'help':
       case '--help':

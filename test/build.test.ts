@@ -52,7 +52,7 @@ function sandbox() {
 }
 
 function build(env: Record<string, string>, args: string[]) {
-  return boxsmith(['build', ...args, '--no-apt-cache'], env);
+  return boxsmith(['build', ...args, '--no-apt-cache', '--no-test'], env);
 }
 
 /** Processes whose command line has the marker, other than the search itself. */
@@ -136,7 +136,7 @@ describe('boxsmith build with a stand-in packer', () => {
   it('boxsmith killed with SIGKILL mid-build: the watchdog leaves nothing of the run within 10 s', async () => {
     const { env, root } = sandbox();
     const marker = `boxsmith-orphan-${process.pid}-${Date.now()}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'build', 'standin', '--version', '5.0.0', '--no-apt-cache'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'build', 'standin', '--version', '5.0.0', '--no-apt-cache', '--no-test'], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, STANDIN_MODE: 'hang', STANDIN_MARKER: path.join(root, marker) },
       stdio: 'ignore',

@@ -17,11 +17,13 @@ export interface CommandRunnerOptions {
   graceMs?: number;
 }
 
-export type CommandOptions = Partial<Pick<SuperviseOptions, 'cwd' | 'env' | 'watch' | 'allowFailure' | 'leftovers' | 'consoleLogs' | 'graceMs'>> & {
+export type CommandOptions = Partial<Pick<SuperviseOptions, 'cwd' | 'env' | 'watch' | 'watchIntervalMs' | 'allowFailure' | 'leftovers' | 'consoleLogs' | 'graceMs'>> & {
   /** A tighter limit than the rest of the step. */
   timeoutMs?: number;
   /** Capture stdout (the log still gets it). */
   capture?: boolean;
+  /** Sees each line too, besides the runner's own line handler. */
+  onLine?: (line: string) => void;
 };
 
 export class CommandRunner {
@@ -34,7 +36,7 @@ export class CommandRunner {
   async run(command: string, args: string[], options: CommandOptions = {}): Promise<RunResult & { stdout: string }> {
     const remaining = Math.max(1000, this.options.deadline - Date.now());
     const stdout: string[] = [];
-    const { timeoutMs, capture, ...rest } = options;
+    const { timeoutMs, capture, onLine, ...rest } = options;
     const result = await runSupervised({
       stage: this.options.stage,
       command,
@@ -48,6 +50,7 @@ export class CommandRunner {
       ...(this.options.graceMs !== undefined ? { graceMs: this.options.graceMs } : {}),
       onLine: (line, stream) => {
         if (capture && stream === 'stdout') stdout.push(line);
+        onLine?.(line);
         this.options.onLine?.(line);
       },
       ...rest,

@@ -1,7 +1,8 @@
-// One box for one provider, from definition to a verified .box: render -> inputs -> build (Packer)
-// -> package -> record, each a step with a time limit and a cleanup (Packer's multistep, over a
-// state bag). The .box lands in boxes/<org>/<box>/<version>/ only once it is complete and
-// verified, so a failed build never touches the last good box.
+// One box for one provider, from definition to a verified, tested .box: render -> inputs -> build
+// (Packer) -> package -> smoke -> record, each a step with a time limit and a cleanup (Packer's
+// multistep, over a state bag). The box is verified and staged beside its final place, smoke-tested
+// there, and only then renamed into boxes/<org>/<box>/<version>/ with its checksum, record and test
+// results, so a failed or untested build never touches the last good box.
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedDefinition } from '../definitions/load.ts';
@@ -18,10 +19,11 @@ import { PACKER_SOURCES, sourceRef } from '../render/context.ts';
 import { REPO_ROOT, renderToDirectory } from '../render/render.ts';
 import type { AcceleratorChoice } from './accelerator.ts';
 import type { AptCache } from './apt-cache.ts';
+import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { ensureBaseImage, sha256File, type BaseImage } from './base-image.ts';
 import { CommandRunner } from './commands.ts';
 
-export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'record'] as const;
+export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
 
 export interface BuildTarget {
@@ -46,6 +48,9 @@ export interface BuildEnvironment {
   accelerator?: AcceleratorChoice;
   timeoutOverrides: Record<string, number>;
   keepWork: boolean;
+  /** Smoke-test each box before it is put in place (`--no-test` turns it off). */
+  smokeTest: boolean;
+  dockerImage?: string;
   /** Between SIGTERM and SIGKILL when a stage is stopped (default 10 s). */
   graceMs?: number;
   /** Progress: the step a build is in, and lines worth showing. */
@@ -69,6 +74,7 @@ export interface BuildRecord {
   run_id: string;
   built_at: string;
   durations_s: Record<string, number>;
+  smoke_test: { passed: boolean; checks: number } | 'skipped';
 }
 
 export interface BuildResult {
@@ -91,8 +97,12 @@ interface BuildState {
   iso?: EnsuredIso;
   baseImage?: BaseImage;
   artifact?: string;
+  /** Where the box and its files wait to be put in place, beside their final folder. */
+  stagingDir?: string;
+  stagedBox?: string;
   boxFile?: string;
   sha256?: string;
+  smoke?: SmokeResult;
   record?: BuildRecord;
   durations: Record<string, number>;
 }
@@ -125,7 +135,8 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     { name: 'render', timeoutMs: limit('render'), run: renderStep, cleanup: removeWorkDir },
     { name: 'inputs', timeoutMs: limit('inputs'), run: inputsStep },
     { name: 'build', timeoutMs: limit('build'), run: packerStep },
-    { name: 'package', timeoutMs: limit('package'), run: packageStep },
+    { name: 'package', timeoutMs: limit('package'), run: packageStep, cleanup: removeStaging },
+    ...(env.smokeTest ? [{ name: 'smoke', timeoutMs: limit('smoke'), run: smokeStep }] : []),
     { name: 'record', timeoutMs: limit('record'), run: recordStep },
   ];
   const tracked = steps.map((step) => ({
@@ -252,13 +263,17 @@ async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
     {
       env: packerEnv,
       ...(target.provider === 'qemu' ? { watch: vm.check } : {}),
+      // From here on QEMU is meant to exit: Packer shuts the VM down, then converts its disk.
+      onLine: (line) => {
+        if (/Gracefully halting virtual machine|Stopping virtual machine/.test(line)) vm.disarm();
+      },
       consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
     },
   ).finally(() => vm.disarm());
   state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
 }
 
-/** Verifies the box Packer made and moves it into boxes/ under its final name. */
+/** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
 async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { target, env } = state;
   const artifact = state.artifact!;
@@ -275,22 +290,50 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
 
   const sha256 = await sha256File(artifact);
   const dir = boxDirectory(env.boxesDir, target, env.version);
-  mkdirSync(dir, { recursive: true });
-  const boxFile = path.join(dir, `${provider}.box`);
-  const partial = path.join(dir, `.${provider}.box.partial-${process.pid}`);
-  const sumPartial = path.join(dir, `.${provider}.box.sha256.partial-${process.pid}`);
-  try {
-    moveFile(artifact, partial);
-    if ((await sha256File(partial)) !== sha256) throw new Error(`${partial} changed while it was moved into place`);
-    writeFileSync(sumPartial, `${sha256}  ${provider}.box\n`);
-    renameSync(partial, boxFile);
-    renameSync(sumPartial, `${boxFile}.sha256`);
-  } finally {
-    rmSync(partial, { force: true });
-    rmSync(sumPartial, { force: true });
-  }
-  state.boxFile = boxFile;
+  state.stagingDir = path.join(dir, `.staging-${provider}-${env.runId}`);
+  mkdirSync(state.stagingDir, { recursive: true });
+  state.stagedBox = path.join(state.stagingDir, `${provider}.box`);
+  moveFile(artifact, state.stagedBox);
+  if ((await sha256File(state.stagedBox)) !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
+  writeFileSync(`${state.stagedBox}.sha256`, `${sha256}  ${provider}.box\n`);
   state.sha256 = sha256;
+}
+
+/** A box that did not make it into place goes (kept with --keep-work, to look at). */
+async function removeStaging(state: BuildState): Promise<void> {
+  if (state.stagingDir && !state.env.keepWork) rmSync(state.stagingDir, { recursive: true, force: true });
+}
+
+async function smokeStep(state: BuildState, ctx: StepContext): Promise<void> {
+  const { env, target } = state;
+  state.smoke = await smokeTest({
+    loaded: target.loaded,
+    provider: target.provider,
+    boxFile: state.stagedBox!,
+    sha256: state.sha256!,
+    version: env.version,
+    logDir: path.join(state.logDir, 'smoke'),
+    signal: ctx.signal,
+    ...(env.watchdog ? { watchdog: env.watchdog } : {}),
+    accelerator: env.accelerator?.accelerator ?? 'tcg',
+    ...(env.dockerImage ? { dockerImage: env.dockerImage } : {}),
+    timeoutOverrides: { smoke: ctx.remainingMs() },
+    ...(env.graceMs !== undefined ? { graceMs: env.graceMs } : {}),
+    onLine: (line) => env.onLine?.(line, target),
+  });
+  if (!state.smoke.passed) throw new SmokeTestFailedError(state.smoke);
+}
+
+export class SmokeTestFailedError extends Error {
+  constructor(readonly result: SmokeResult) {
+    const failed = result.checks.filter((c) => !c.passed);
+    super(
+      result.error
+        ? `smoke test could not run its checks: ${result.error}`
+        : `smoke test failed ${failed.length} of ${result.checks.length} checks:\n${failed.map((c) => `  ${c.name}: expected ${c.expected}; got ${c.actual.split('\n')[0] ?? ''} (command: ${c.command})`).join('\n')}`,
+    );
+    this.name = 'SmokeTestFailedError';
+  }
 }
 
 async function recordStep(state: BuildState): Promise<void> {
@@ -302,8 +345,8 @@ async function recordStep(state: BuildState): Promise<void> {
     name: `${definition.org}/${definition.box_name}`,
     version: env.version,
     provider,
-    file: path.basename(state.boxFile!),
-    size: statSync(state.boxFile!).size,
+    file: `${provider}.box`,
+    size: statSync(state.stagedBox!).size,
     sha256: state.sha256!,
     git_revision: await gitRevision(),
     packer_version: env.packer.version,
@@ -317,11 +360,26 @@ async function recordStep(state: BuildState): Promise<void> {
     run_id: env.runId,
     built_at: new Date().toISOString(),
     durations_s: { ...state.durations },
+    smoke_test: state.smoke ? { passed: state.smoke.passed, checks: state.smoke.checks.length } : 'skipped',
   };
-  const file = path.join(path.dirname(state.boxFile!), `${provider}.json`);
-  writeFileSync(`${file}.partial`, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(`${file}.partial`, file);
+  writeFileSync(path.join(state.stagingDir!, `${provider}.json`), `${JSON.stringify(record, null, 2)}\n`);
   state.record = record;
+  state.boxFile = promote(state.stagingDir!, boxDirectory(env.boxesDir, target, env.version), provider);
+}
+
+/**
+ * Moves the staged files into the version folder, each by rename, the box last: its checksum,
+ * record and test results are in place before it is.
+ */
+function promote(stagingDir: string, dir: string, provider: string): string {
+  const sidecars = [`${provider}.box.sha256`, `${provider}.json`, `${provider}.smoke.json`, `${provider}.smoke.xml`];
+  for (const name of sidecars) {
+    if (existsSync(path.join(stagingDir, name))) renameSync(path.join(stagingDir, name), path.join(dir, name));
+    else rmSync(path.join(dir, name), { force: true }); // a result of an earlier build does not describe this box
+  }
+  renameSync(path.join(stagingDir, `${provider}.box`), path.join(dir, `${provider}.box`));
+  rmSync(stagingDir, { recursive: true, force: true });
+  return path.join(dir, `${provider}.box`);
 }
 
 /** Rename when on the same filesystem, else copy then delete. */

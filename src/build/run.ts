@@ -6,14 +6,11 @@ import path from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP } from 'listr2';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import { PROVIDERS, type Provider } from '../definitions/schema.ts';
-import { newRunId } from '../exec/run-id.ts';
-import { installInterruptHandlers } from '../exec/signals.ts';
-import { terminateRunProcesses } from '../exec/supervise.ts';
 import { findExecutable, toolEnvVar, toolPath } from '../exec/tools.ts';
-import { Watchdog } from '../exec/watchdog.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { chooseAccelerator, type AcceleratorChoice } from './accelerator.ts';
 import { AptCache } from './apt-cache.ts';
+import { withRunContext } from './run-context.ts';
 import { boxProvider, buildTarget, type BuildEnvironment, type BuildResult, type BuildTarget } from './pipeline.ts';
 
 /** The program that shows a hypervisor is installed, and how to say it is not. */
@@ -76,6 +73,8 @@ export interface BuildRunOptions {
   cacheDir: string;
   keepWork: boolean;
   graceMs?: number;
+  smokeTest: boolean;
+  dockerImage?: string;
   aptCache: boolean;
   aptCachePort?: number;
 }
@@ -88,58 +87,50 @@ export interface BuildRunOutcome {
 }
 
 export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutcome> {
-  const runId = newRunId();
-  const logRoot = path.join(options.logsDir, runId);
-  const controller = new AbortController();
-  const interrupts = installInterruptHandlers(controller);
-  const watchdog = await Watchdog.start({ runId, logDir: logRoot });
-  let aptCache: AptCache | undefined;
-  try {
-    const runTimeoutMs = options.timeoutOverrides.run ?? 24 * 3600_000;
-    if (options.aptCache) {
-      aptCache = await AptCache.start({
-        cacheDir: options.cacheDir,
-        logDir: logRoot,
-        watchdog,
-        runTimeoutMs,
-        ...(options.aptCachePort !== undefined ? { port: options.aptCachePort } : {}),
-        backends: mirrorsOf(options.targets),
-      });
-    }
-    let accelerator: AcceleratorChoice | undefined;
-    const qemuTarget = options.targets.find((t) => t.provider === 'qemu');
-    if (qemuTarget) accelerator = await chooseAccelerator(qemuTarget.loaded.definition.qemu.accelerator, options.cacheDir);
+  const outcome = await withRunContext(options.logsDir, async ({ runId, logRoot, signal, watchdog }) => {
+    let aptCache: AptCache | undefined;
+    try {
+      if (options.aptCache) {
+        aptCache = await AptCache.start({
+          cacheDir: options.cacheDir,
+          logDir: logRoot,
+          watchdog,
+          runTimeoutMs: options.timeoutOverrides.run ?? 24 * 3600_000,
+          ...(options.aptCachePort !== undefined ? { port: options.aptCachePort } : {}),
+          backends: mirrorsOf(options.targets),
+        });
+      }
+      let accelerator: AcceleratorChoice | undefined;
+      const qemuTarget = options.targets.find((t) => t.provider === 'qemu');
+      if (qemuTarget) accelerator = await chooseAccelerator(qemuTarget.loaded.definition.qemu.accelerator, options.cacheDir);
 
-    const env: Omit<BuildEnvironment, 'onStep' | 'onLine'> = {
-      runId,
-      version: options.version,
-      packer: options.packer,
-      boxesDir: options.boxesDir,
-      workRoot: options.workRoot,
-      logRoot,
-      cacheDir: options.cacheDir,
-      signal: controller.signal,
-      watchdog,
-      ...(aptCache ? { aptCache } : {}),
-      ...(accelerator ? { accelerator } : {}),
-      timeoutOverrides: options.timeoutOverrides,
-      keepWork: options.keepWork,
-      ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
-    };
-    const notes = [
-      `run ${runId}: logs in ${logRoot}`,
-      aptCache ? `package cache: apt-cacher-ng on ${aptCache.hostUrl} (guests: ${aptCache.guestUrl})` : 'package cache: off',
-      ...(accelerator ? [`QEMU accelerator: ${accelerator.accelerator} (${accelerator.reason})`] : []),
-    ];
-    for (const note of notes) console.log(note);
-    const results = await runWithProgress(options.targets, env, options.parallel ?? parallelLimit(options.targets));
-    return { results, interruptExitCode: interrupts.exitCode, logRoot };
-  } finally {
-    await aptCache?.stop().catch(() => undefined);
-    await terminateRunProcesses(runId);
-    await watchdog.goodbye();
-    interrupts.dispose();
-  }
+      const env: Omit<BuildEnvironment, 'onStep' | 'onLine'> = {
+        runId,
+        version: options.version,
+        packer: options.packer,
+        boxesDir: options.boxesDir,
+        workRoot: options.workRoot,
+        logRoot,
+        cacheDir: options.cacheDir,
+        signal,
+        watchdog,
+        ...(aptCache ? { aptCache } : {}),
+        ...(accelerator ? { accelerator } : {}),
+        timeoutOverrides: options.timeoutOverrides,
+        keepWork: options.keepWork,
+        ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+        smokeTest: options.smokeTest,
+        ...(options.dockerImage ? { dockerImage: options.dockerImage } : {}),
+      };
+      console.log(`run ${runId}: logs in ${logRoot}`);
+      console.log(aptCache ? `package cache: apt-cacher-ng on ${aptCache.hostUrl} (guests: ${aptCache.guestUrl})` : 'package cache: off');
+      if (accelerator) console.log(`QEMU accelerator: ${accelerator.accelerator} (${accelerator.reason})`);
+      return await runWithProgress(options.targets, env, options.parallel ?? parallelLimit(options.targets));
+    } finally {
+      await aptCache?.stop().catch(() => undefined);
+    }
+  });
+  return { results: outcome.value, interruptExitCode: outcome.interruptExitCode, logRoot: outcome.logRoot };
 }
 
 function mirrorsOf(targets: BuildTarget[]): { debian: string[]; ubuntu: string[] } {

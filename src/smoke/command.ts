@@ -1,0 +1,114 @@
+// `boxsmith test <box>`: smoke-test boxes already built (npm run test:box).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { chooseAccelerator } from '../build/accelerator.ts';
+import { boxDirectory } from '../build/pipeline.ts';
+import { withRunContext } from '../build/run-context.ts';
+import { hypervisorInstalled } from '../build/run.ts';
+import { loadDefinition } from '../definitions/load.ts';
+import { PROVIDERS, type Provider } from '../definitions/schema.ts';
+import { cacheRoot } from '../inputs/iso.ts';
+import { PACKER_SOURCES } from '../render/context.ts';
+import { resultTable } from './report.ts';
+import { smokeTest, type SmokeResult } from './smoke.ts';
+
+/** Compares Vagrant box versions (dotted numbers) the way Vagrant orders them. */
+export function compareVersions(a: string, b: string): number {
+  const left = a.split('.').map(Number);
+  const right = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const difference = (left[i] ?? 0) - (right[i] ?? 0);
+    if (difference) return difference;
+  }
+  return 0;
+}
+
+/** The versions of a box that have a built .box for the provider, newest first. */
+export function builtVersions(boxesDir: string, org: string, name: string, provider: Provider): string[] {
+  const dir = path.join(boxesDir, org, name);
+  if (!existsSync(dir)) return [];
+  const file = `${PACKER_SOURCES[provider].boxProvider}.box`;
+  return readdirSync(dir)
+    .filter((version) => /^\d+(\.\d+)*$/.test(version) && existsSync(path.join(dir, version, file)))
+    .sort(compareVersions)
+    .reverse();
+}
+
+export interface TestBoxOptions {
+  boxesDir: string;
+  logsDir: string;
+}
+
+export async function commandTestBox(args: string[], dirs: TestBoxOptions): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { provider: { type: 'string', multiple: true }, version: { type: 'string' }, 'docker-image': { type: 'string' } },
+  });
+  const [box, ...extra] = positionals;
+  if (!box || extra.length) {
+    console.error('boxsmith: test takes one box: boxsmith test <box> [--provider P] [--version V] [--docker-image IMAGE]');
+    return 2;
+  }
+  const loaded = loadDefinition(box);
+  const { org, box_name } = loaded.definition;
+  const requested = (values.provider ?? []).flatMap((p) => p.split(','));
+  for (const provider of requested) {
+    if (!(PROVIDERS as readonly string[]).includes(provider)) {
+      console.error(`boxsmith: unknown provider "${provider}" (one of ${PROVIDERS.join(', ')})`);
+      return 2;
+    }
+  }
+  const providers = (requested.length ? requested : loaded.definition.providers) as Provider[];
+  const targets: { provider: Provider; version: string; boxFile: string }[] = [];
+  for (const provider of providers) {
+    const versions = values.version ? [values.version] : builtVersions(dirs.boxesDir, org, box_name, provider);
+    const version = versions[0];
+    const boxFile = version && path.join(boxDirectory(dirs.boxesDir, { loaded, provider }, version), `${PACKER_SOURCES[provider].boxProvider}.box`);
+    if (!version || !boxFile || !existsSync(boxFile)) {
+      if (requested.length) {
+        console.error(`boxsmith: no ${provider} box of ${org}/${box_name}${values.version ? ` ${values.version}` : ''} in ${dirs.boxesDir}: build it first (npm run build:box -- ${box} --provider ${provider})`);
+        return 1;
+      }
+      continue;
+    }
+    if (!hypervisorInstalled(provider)) {
+      console.log(`skipping ${provider}: its hypervisor is not installed on this host`);
+      continue;
+    }
+    targets.push({ provider, version, boxFile });
+  }
+  if (!targets.length) {
+    console.error(`boxsmith: no built box of ${org}/${box_name} to test in ${dirs.boxesDir}`);
+    return 1;
+  }
+
+  const outcome = await withRunContext(dirs.logsDir, async ({ logRoot, signal, watchdog }) => {
+    const accelerator = await chooseAccelerator(loaded.definition.qemu.accelerator, cacheRoot());
+    const results: SmokeResult[] = [];
+    for (const target of targets) {
+      const sha256 = readFileSync(`${target.boxFile}.sha256`, 'utf8').split(/\s+/)[0]!;
+      console.log(`testing ${target.boxFile}`);
+      const result = await smokeTest({
+        loaded,
+        provider: target.provider,
+        boxFile: target.boxFile,
+        sha256,
+        version: target.version,
+        logDir: path.join(logRoot, `${box}-${target.provider}`, 'smoke'),
+        signal,
+        watchdog,
+        accelerator: accelerator.accelerator,
+        ...(values['docker-image'] ? { dockerImage: values['docker-image'] } : {}),
+        onLine: (line) => console.log(`  | ${line}`),
+      });
+      console.log(resultTable(result));
+      results.push(result);
+      if (signal.aborted) break;
+    }
+    return results;
+  });
+  if (outcome.interruptExitCode !== null) return outcome.interruptExitCode;
+  return outcome.value.every((r) => r.passed) ? 0 : 1;
+}

@@ -1,0 +1,319 @@
+// The smoke test: a box used as its users use it. It is added to a throw-away Vagrant home,
+// `vagrant up` boots it with a Vagrantfile that names the box and nothing else of the spec, the
+// checks from the definition run over SSH, then the VM, the box and everything made for them are
+// removed, whether the checks passed, failed or were interrupted (each a step with a cleanup).
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { LoadedDefinition } from '../definitions/load.ts';
+import type { Provider } from '../definitions/schema.ts';
+import { runCaptured } from '../exec/captured.ts';
+import { parseDuration } from '../exec/timeouts.ts';
+import { runSteps, type StepContext } from '../exec/steps.ts';
+import { toolPath } from '../exec/tools.ts';
+import type { Watchdog } from '../exec/watchdog.ts';
+import { readProcStat } from '../exec/proc.ts';
+import { CommandRunner } from '../build/commands.ts';
+import { PACKER_SOURCES } from '../render/context.ts';
+import { REPO_ROOT } from '../render/render.ts';
+import { smokeChecks, type SmokeCheck } from './checks.ts';
+import { domainPidFile, LIBVIRT_URI, LibvirtDaemons } from './libvirt.ts';
+import { junitXml } from './report.ts';
+
+export interface SmokeOptions {
+  loaded: LoadedDefinition;
+  provider: Provider;
+  boxFile: string;
+  sha256: string;
+  version: string;
+  logDir: string;
+  signal: AbortSignal;
+  watchdog?: Watchdog;
+  /** kvm or tcg: how libvirt runs the domain (driver kvm or qemu). */
+  accelerator: 'kvm' | 'tcg';
+  dockerImage?: string;
+  timeoutOverrides?: Record<string, number>;
+  graceMs?: number;
+  onLine?: (line: string) => void;
+}
+
+export interface CheckResult {
+  name: string;
+  command: string;
+  expected: string;
+  actual: string;
+  exit_code: number | null;
+  passed: boolean;
+  duration_s: number;
+}
+
+export interface SmokeResult {
+  box: string;
+  name: string;
+  version: string;
+  provider: string;
+  passed: boolean;
+  /** Why the smoke test could not run its checks (vagrant up failed, interrupted), if so. */
+  error?: string;
+  checks: CheckResult[];
+  durations_s: Record<string, number>;
+  tested_at: string;
+  vagrant_version: string;
+}
+
+interface SmokeState {
+  options: SmokeOptions;
+  vagrantHome: string;
+  project: string;
+  domain: string;
+  boxName: string;
+  env: Record<string, string>;
+  daemons?: LibvirtDaemons;
+  boxAdded: boolean;
+  upStarted: boolean;
+  checks: CheckResult[];
+  durations: Record<string, number>;
+}
+
+
+export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
+  const { definition, box } = options.loaded;
+  const work = mkdtempSync(path.join(tmpdir(), `boxsmith-smoke-${box}-`));
+  const id = path.basename(work).replace(/[^a-zA-Z0-9-]/g, '').slice(-12);
+  const state: SmokeState = {
+    options,
+    vagrantHome: path.join(work, 'vagrant-home'),
+    project: path.join(work, 'project'),
+    domain: `boxsmith-${id}-default`,
+    boxName: `${definition.org}/${definition.box_name}`,
+    env: {
+      VAGRANT_HOME: path.join(work, 'vagrant-home'),
+      VAGRANT_CHECKPOINT_DISABLE: '1',
+      VAGRANT_NO_COLOR: '1',
+      VAGRANT_DEFAULT_PROVIDER: PACKER_SOURCES[options.provider].boxProvider,
+      VAGRANT_LOG: 'warn',
+    },
+    boxAdded: false,
+    upStarted: false,
+    checks: [],
+    durations: {},
+  };
+  mkdirSync(state.project, { recursive: true });
+  mkdirSync(options.logDir, { recursive: true });
+  const limit = parseDuration(definition.timeouts.smoke);
+  const timed = (name: string, run: (s: SmokeState, ctx: StepContext) => Promise<void>) => async (s: SmokeState, ctx: StepContext) => {
+    const started = Date.now();
+    try {
+      await run(s, ctx);
+    } finally {
+      s.durations[name] = Math.round((Date.now() - started) / 100) / 10;
+    }
+  };
+  let error: string | undefined;
+  try {
+    await runSteps(
+      [
+        ...(options.provider === 'qemu' ? [{ name: 'smoke-libvirt', run: timed('libvirt', startLibvirt), cleanup: stopLibvirt }] : []),
+        { name: 'smoke-box-add', run: timed('box-add', addBox), cleanup: removeBox },
+        { name: 'smoke-up', run: timed('up', vagrantUp), cleanup: destroyVm },
+        { name: 'smoke-checks', run: timed('checks', runChecks) },
+      ],
+      state,
+      {
+        signal: options.signal,
+        defaultTimeoutMs: limit,
+        runTimeoutMs: options.timeoutOverrides?.smoke ?? limit,
+        timeoutOverrides: options.timeoutOverrides ?? {},
+        cleanupTimeoutMs: 5 * 60_000,
+      },
+    );
+  } catch (caught) {
+    error = caught instanceof Error ? caught.message : String(caught);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const result: SmokeResult = {
+    box,
+    name: state.boxName,
+    version: options.version,
+    provider: PACKER_SOURCES[options.provider].boxProvider,
+    passed: !error && state.checks.length > 0 && state.checks.every((c) => c.passed),
+    ...(error ? { error } : {}),
+    checks: state.checks,
+    durations_s: state.durations,
+    tested_at: new Date().toISOString(),
+    vagrant_version: await vagrantVersion(),
+  };
+  writeResults(result, path.dirname(options.boxFile), options.logDir);
+  return result;
+}
+
+function commands(state: SmokeState, ctx: StepContext, stage: string): CommandRunner {
+  return new CommandRunner({
+    stage,
+    logDir: state.options.logDir,
+    signal: ctx.signal,
+    deadline: ctx.deadline,
+    ...(state.options.watchdog ? { watchdog: state.options.watchdog } : {}),
+    ...(state.options.graceMs !== undefined ? { graceMs: state.options.graceMs } : {}),
+    consoleLogs: [path.join(state.options.logDir, 'console.log')],
+    ...(state.options.onLine ? { onLine: state.options.onLine } : {}),
+  });
+}
+
+async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
+  state.daemons = await LibvirtDaemons.start({
+    logDir: state.options.logDir,
+    runTimeoutMs: ctx.remainingMs() + 10 * 60_000,
+    signal: ctx.signal,
+    ...(state.options.watchdog ? { watchdog: state.options.watchdog } : {}),
+  });
+  state.options.onLine?.(state.daemons.started ? 'started virtlogd and libvirtd' : 'using the libvirtd already running');
+}
+
+async function stopLibvirt(state: SmokeState): Promise<void> {
+  const removed = (await state.daemons?.stop()) ?? [];
+  if (removed.length) state.options.onLine?.(`removed ${removed.join(', ')}`);
+}
+
+async function addBox(state: SmokeState, ctx: StepContext): Promise<void> {
+  const { options } = state;
+  state.boxAdded = true;
+  await commands(state, ctx, 'smoke').run(
+    toolPath('vagrant'),
+    ['box', 'add', '--name', state.boxName, '--provider', PACKER_SOURCES[options.provider].boxProvider,
+      '--checksum-type', 'sha256', '--checksum', options.sha256, options.boxFile],
+    { env: state.env, cwd: state.project },
+  );
+}
+
+async function removeBox(state: SmokeState, ctx: StepContext): Promise<void> {
+  if (!state.boxAdded) return;
+  await commands(state, ctx, 'smoke-cleanup').run(toolPath('vagrant'), ['box', 'remove', '--force', '--all', state.boxName], {
+    env: state.env,
+    cwd: state.project,
+    allowFailure: true,
+  });
+}
+
+/** A Vagrantfile as a user writes one: the box's name; the spec's settings come from the box. */
+export function smokeVagrantfile(boxName: string, domainPrefix: string, consoleLog: string, accelerator: 'kvm' | 'tcg'): string {
+  return `# Written by boxsmith's smoke test: the box as a user gets it. CPUs and memory are not set here,
+# so the box's own Vagrantfile must give them.
+Vagrant.configure("2") do |config|
+  config.vm.box = ${JSON.stringify(boxName)}
+  config.vm.box_check_update = false
+  # Keep Vagrant's insecure key, so the check can see the box authorized it.
+  config.ssh.insert_key = false
+  config.vm.synced_folder ".", "/vagrant", disabled: true
+  config.vm.boot_timeout = 900
+
+  config.vm.provider :libvirt do |lv|
+    lv.default_prefix = ${JSON.stringify(domainPrefix)}
+    lv.graphics_type = "none"
+    lv.video_type = "none"
+    lv.serial :type => "file", :source => { :path => ${JSON.stringify(consoleLog)} }
+${accelerator === 'tcg' ? '    # No usable KVM on this host: plain emulation, with a CPU model it can emulate.\n    lv.driver = "qemu"\n    lv.cpu_mode = "custom"\n    lv.cpu_model = "qemu64"\n' : ''}  end
+end
+`;
+}
+
+async function vagrantUp(state: SmokeState, ctx: StepContext): Promise<void> {
+  const { options } = state;
+  const prefix = state.domain.slice(0, -'default'.length);
+  writeFileSync(
+    path.join(state.project, 'Vagrantfile'),
+    smokeVagrantfile(state.boxName, prefix, path.join(options.logDir, 'console.log'), options.accelerator),
+  );
+  options.watchdog?.register({ type: 'libvirt', domain: state.domain, connect: LIBVIRT_URI });
+  state.upStarted = true;
+  let registeredPid = false;
+  await commands(state, ctx, 'smoke').run(toolPath('vagrant'), ['up', '--provider', PACKER_SOURCES[options.provider].boxProvider, '--no-provision'], {
+    env: state.env,
+    cwd: state.project,
+    // The domain's QEMU is libvirtd's child, not vagrant's: register it with the watchdog by pid
+    // too, in case libvirtd itself is gone when the watchdog has to clean up.
+    watch: () => {
+      if (!registeredPid && options.watchdog) {
+        const pidFile = domainPidFile(state.domain);
+        const pid = pidFile ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
+        const stat = Number.isInteger(pid) ? readProcStat(pid) : null;
+        if (stat) {
+          options.watchdog.register({ type: 'vm', kind: 'qemu', pid, startTime: stat.startTime });
+          registeredPid = true;
+        }
+      }
+      return null;
+    },
+    watchIntervalMs: 2000,
+  });
+}
+
+async function destroyVm(state: SmokeState, ctx: StepContext): Promise<void> {
+  if (!state.upStarted) return;
+  const run = commands(state, ctx, 'smoke-cleanup');
+  await run.run(toolPath('vagrant'), ['destroy', '--force'], { env: state.env, cwd: state.project, allowFailure: true });
+  if (state.options.provider === 'qemu') {
+    // Whatever vagrant left (an interrupted `up` can leave a defined domain and its volume).
+    const exists = await runCaptured('virsh', ['-c', LIBVIRT_URI, 'dominfo', state.domain], { timeoutMs: 15_000 });
+    if (exists.exitCode === 0) {
+      await run.run('virsh', ['-c', LIBVIRT_URI, 'destroy', state.domain], { allowFailure: true });
+      await run.run('virsh', ['-c', LIBVIRT_URI, 'undefine', state.domain, '--remove-all-storage'], { allowFailure: true });
+    }
+    state.options.watchdog?.unregister({ type: 'libvirt', domain: state.domain, connect: LIBVIRT_URI });
+  }
+}
+
+async function runChecks(state: SmokeState, ctx: StepContext): Promise<void> {
+  const { options } = state;
+  const run = commands(state, ctx, 'smoke');
+  const sshConfig = path.join(state.project, 'ssh-config');
+  const config = await run.run(toolPath('vagrant'), ['ssh-config'], { env: state.env, cwd: state.project, capture: true });
+  writeFileSync(sshConfig, `${config.stdout}\n`);
+  const checks = smokeChecks(options.loaded.definition, {
+    provider: options.provider,
+    insecurePublicKey: readFileSync(path.join(REPO_ROOT, 'keys', 'vagrant.pub'), 'utf8'),
+    ...(options.dockerImage ? { dockerImage: options.dockerImage } : {}),
+  });
+  for (const check of checks) state.checks.push(await runCheck(run, sshConfig, check));
+}
+
+async function runCheck(run: CommandRunner, sshConfig: string, check: SmokeCheck): Promise<CheckResult> {
+  const started = Date.now();
+  // ssh joins its arguments into one command line for the remote shell: quote the script once.
+  const quoted = `'${check.command.replace(/'/g, `'\\''`)}'`;
+  const result = await run.run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', 'default', 'bash', '-c', quoted], {
+    allowFailure: true,
+    capture: true,
+    timeoutMs: 5 * 60_000,
+  });
+  const actual = result.stdout.trim();
+  return {
+    name: check.name,
+    command: check.command,
+    expected: check.expected,
+    actual,
+    exit_code: result.exitCode,
+    passed: check.judge(actual, result.exitCode ?? -1),
+    duration_s: Math.round((Date.now() - started) / 100) / 10,
+  };
+}
+
+async function vagrantVersion(): Promise<string> {
+  const result = await runCaptured(toolPath('vagrant'), ['--version'], { timeoutMs: 30_000, env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
+  return result.stdout.trim() || 'unknown';
+}
+
+/** `<provider>.smoke.json` and `.smoke.xml` (JUnit) beside the box, copies in the log folder. */
+function writeResults(result: SmokeResult, boxDir: string, logDir: string): void {
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  const xml = junitXml(result);
+  for (const dir of [boxDir, logDir]) {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, content] of [[`${result.provider}.smoke.json`, json], [`${result.provider}.smoke.xml`, xml]] as const) {
+      writeFileSync(path.join(dir, `${name}.partial`), content);
+      // Renamed into place: a publisher never reads half a result.
+      renameSync(path.join(dir, `${name}.partial`), path.join(dir, name));
+    }
+  }
+}
