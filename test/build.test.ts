@@ -151,6 +151,27 @@ describe('boxsmith build with a stand-in packer', () => {
     }
   });
 
+  it('Ctrl-C mid-build: the stage is stopped, cleanups run (no work folder left), exit 130', async () => {
+    const { env, root } = sandbox();
+    const marker = `boxsmith-interrupt-${process.pid}-${Date.now()}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'build', 'standin', '--version', '7.0.0', '--no-apt-cache', '--no-test', '--grace', '2s'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env, STANDIN_MODE: 'hang', STANDIN_MARKER: path.join(root, marker) },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      assert.ok(await waitFor(() => existsSync(path.join(root, `${marker}.started`)), 60_000), 'the stand-in started');
+      child.kill('SIGINT');
+      assert.equal(await exited, 130);
+      assert.deepEqual(processesWith(marker), []);
+      assert.deepEqual(readdirSync(path.join(root, 'work')), [], 'the render step\'s cleanup removed the work folder');
+      assert.ok(!existsSync(path.join(root, 'boxes', 'phusion', 'standin-amd64', '7.0.0', 'libvirt.box')));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('a provider the host lacks, asked for by name: says which hypervisor is missing, exit 1', () => {
     const { env } = sandbox();
     const result = build(env, ['ubuntu-14.04', '--provider', 'virtualbox', '--provider', 'vmware']);

@@ -16,8 +16,9 @@ export function tempDir(prefix = 'boxsmith-test-'): string {
   return dir;
 }
 
-export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, ...options });
+/** Runs a program to its end (two minutes at most unless `timeout` says otherwise). */
+export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): SpawnSyncReturns<string> {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024, ...options });
   if (result.error) throw result.error;
   return result;
 }

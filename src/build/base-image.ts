@@ -4,12 +4,13 @@
 // the initramfs under software emulation takes minutes where the host takes seconds.
 // Cached by the hash of everything that goes into it.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Definition } from '../definitions/schema.ts';
 import { findExecutable } from '../exec/tools.ts';
+import { hashFile } from '../inputs/checksum.ts';
 import type { CommandRunner } from './commands.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -120,7 +121,7 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
     await runner.run('qemu-img', ['convert', '-O', 'qcow2', raw, qcow2]);
     rmSync(raw);
     rmSync(rootfs, { recursive: true, force: true });
-    const sha256 = await sha256File(qcow2);
+    const { hex: sha256 } = await hashFile(qcow2, 'sha256');
     writeFileSync(
       path.join(work, 'base.json'),
       `${JSON.stringify({ box, key, sha256, size: statSync(qcow2).size, root_uuid: rootUuid, created: new Date().toISOString() }, null, 2)}\n`,
@@ -242,14 +243,4 @@ function isMountpoint(dir: string): boolean {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
   const resolved = path.resolve(dir);
   return mounts.split('\n').some((line) => line.split(' ')[4] === resolved);
-}
-
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

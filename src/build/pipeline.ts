@@ -20,7 +20,8 @@ import { REPO_ROOT, renderToDirectory } from '../render/render.ts';
 import type { AcceleratorChoice } from './accelerator.ts';
 import type { AptCache } from './apt-cache.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
-import { ensureBaseImage, sha256File, type BaseImage } from './base-image.ts';
+import { hashFile } from '../inputs/checksum.ts';
+import { ensureBaseImage, type BaseImage } from './base-image.ts';
 import { CommandRunner } from './commands.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
@@ -288,13 +289,13 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   }
   if (metadata.provider !== provider) throw new Error(`${artifact} is a box for "${metadata.provider}", not ${provider}`);
 
-  const sha256 = await sha256File(artifact);
+  const { hex: sha256 } = await hashFile(artifact, 'sha256');
   const dir = boxDirectory(env.boxesDir, target, env.version);
   state.stagingDir = path.join(dir, `.staging-${provider}-${env.runId}`);
   mkdirSync(state.stagingDir, { recursive: true });
   state.stagedBox = path.join(state.stagingDir, `${provider}.box`);
   moveFile(artifact, state.stagedBox);
-  if ((await sha256File(state.stagedBox)) !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
+  if ((await hashFile(state.stagedBox, 'sha256')).hex !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
   writeFileSync(`${state.stagedBox}.sha256`, `${sha256}  ${provider}.box\n`);
   state.sha256 = sha256;
 }

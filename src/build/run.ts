@@ -180,6 +180,8 @@ async function runWithProgress(targets: BuildTarget[], env: Omit<BuildEnvironmen
       concurrent: limit,
       exitOnError: false,
       collectErrors: false,
+      // Interrupts are boxsmith's: listr2's own handler would exit at once (code 127), skipping the cleanups.
+      registerSignalListeners: false,
       renderer: 'default',
       rendererOptions: { collapseSubtasks: false, outputBar: 1, timer: PRESET_TIMER },
       fallbackRenderer: 'simple',
