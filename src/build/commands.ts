@@ -24,6 +24,8 @@ export type CommandOptions = Partial<Pick<SuperviseOptions, 'cwd' | 'env' | 'wat
   capture?: boolean;
   /** Sees each line too, besides the runner's own line handler. */
   onLine?: (line: string) => void;
+  /** Stops this command alone (the step's signal stops it too). */
+  signal?: AbortSignal;
 };
 
 export class CommandRunner {
@@ -36,7 +38,7 @@ export class CommandRunner {
   async run(command: string, args: string[], options: CommandOptions = {}): Promise<RunResult & { stdout: string }> {
     const remaining = Math.max(1000, this.options.deadline - Date.now());
     const stdout: string[] = [];
-    const { timeoutMs, capture, onLine, ...rest } = options;
+    const { timeoutMs, capture, onLine, signal, ...rest } = options;
     const result = await runSupervised({
       stage: this.options.stage,
       command,
@@ -44,7 +46,7 @@ export class CommandRunner {
       logFile: this.logFile,
       diagnosticsDir: this.options.logDir,
       timeoutMs: Math.min(remaining, timeoutMs ?? remaining),
-      signal: this.options.signal,
+      signal: signal ? AbortSignal.any([this.options.signal, signal]) : this.options.signal,
       ...(this.options.watchdog ? { watchdog: this.options.watchdog } : {}),
       ...(this.options.consoleLogs ? { consoleLogs: this.options.consoleLogs } : {}),
       ...(this.options.graceMs !== undefined ? { graceMs: this.options.graceMs } : {}),

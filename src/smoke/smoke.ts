@@ -269,20 +269,31 @@ async function runChecks(state: SmokeState, ctx: StepContext): Promise<void> {
   const run = commands(state, ctx, 'smoke');
   const sshConfig = path.join(state.project, 'ssh-config');
   const config = await run.run(toolPath('vagrant'), ['ssh-config'], { env: state.env, cwd: state.project, capture: true });
-  writeFileSync(sshConfig, `${config.stdout}\n`);
-  const checks = smokeChecks(options.loaded.definition, {
-    provider: options.provider,
-    insecurePublicKey: readFileSync(path.join(REPO_ROOT, 'keys', 'vagrant.pub'), 'utf8'),
-    ...(options.dockerImage ? { dockerImage: options.dockerImage } : {}),
-  });
-  for (const check of checks) state.checks.push(await runCheck(run, sshConfig, check));
+  // One SSH connection for all checks: a handshake costs seconds under emulation.
+  const controlPath = path.join(state.project, 'ssh-control');
+  writeFileSync(sshConfig, `${config.stdout}\n  ControlPath ${controlPath}\n  BatchMode yes\n  ConnectTimeout 30\n`);
+  const master = new AbortController();
+  const masterExited = run
+    .run('ssh', ['-F', sshConfig, '-M', '-N', 'default'], { allowFailure: true, signal: master.signal })
+    .catch(() => undefined);
+  try {
+    const checks = smokeChecks(options.loaded.definition, {
+      provider: options.provider,
+      insecurePublicKey: readFileSync(path.join(REPO_ROOT, 'keys', 'vagrant.pub'), 'utf8'),
+      ...(options.dockerImage ? { dockerImage: options.dockerImage } : {}),
+    });
+    for (const check of checks) state.checks.push(await runCheck(run, sshConfig, check));
+  } finally {
+    master.abort();
+    await masterExited;
+  }
 }
 
 async function runCheck(run: CommandRunner, sshConfig: string, check: SmokeCheck): Promise<CheckResult> {
   const started = Date.now();
   // ssh joins its arguments into one command line for the remote shell: quote the script once.
   const quoted = `'${check.command.replace(/'/g, `'\\''`)}'`;
-  const result = await run.run('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', 'default', 'bash', '-c', quoted], {
+  const result = await run.run('ssh', ['-F', sshConfig, 'default', 'bash', '-c', quoted], {
     allowFailure: true,
     capture: true,
     timeoutMs: 5 * 60_000,
