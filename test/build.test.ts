@@ -133,6 +133,15 @@ describe('boxsmith build with a stand-in packer', () => {
     assert.deepEqual(processesWith(marker), []);
   });
 
+  it('--timeout run=4s limits the whole run, whatever the stage limits say', () => {
+    const { env, root } = sandbox();
+    const marker = `boxsmith-runlimit-${process.pid}-${Date.now()}`;
+    const result = build({ ...env, STANDIN_MODE: 'hang', STANDIN_MARKER: path.join(root, marker) }, ['standin', '--version', '4.1.0', '--timeout', 'run=4s', '--grace', '1s']);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stdout, /FAILED {2}standin \(qemu\): .*run's time limit of 4s/);
+    assert.deepEqual(processesWith(marker), []);
+  });
+
   it('boxsmith killed with SIGKILL mid-build: the watchdog leaves nothing of the run within 10 s', async () => {
     const { env, root } = sandbox();
     const marker = `boxsmith-orphan-${process.pid}-${Date.now()}`;

@@ -11,6 +11,8 @@ import type { PackerVersion } from '../packer/version.ts';
 import { chooseAccelerator, type AcceleratorChoice } from './accelerator.ts';
 import { AptCache } from './apt-cache.ts';
 import { withRunContext } from './run-context.ts';
+import { TimeLimitReached } from '../exec/errors.ts';
+import { parseDuration, setLongTimeout } from '../exec/timeouts.ts';
 import { boxProvider, buildTarget, type BuildEnvironment, type BuildResult, type BuildTarget } from './pipeline.ts';
 
 /** The program that shows a hypervisor is installed, and how to say it is not. */
@@ -87,15 +89,20 @@ export interface BuildRunOutcome {
 }
 
 export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutcome> {
-  const outcome = await withRunContext(options.logsDir, async ({ runId, logRoot, signal, watchdog }) => {
+  const outcome = await withRunContext(options.logsDir, async ({ runId, logRoot, signal: interrupted, watchdog }) => {
     let aptCache: AptCache | undefined;
+    // The whole run's time limit, over all builds: `--timeout run=3h`, else the longest `run` of the definitions.
+    const runLimitMs = options.timeoutOverrides.run ?? Math.max(...options.targets.map((t) => parseDuration(t.loaded.definition.timeouts.run)));
+    const runLimit = new AbortController();
+    const cancelRunTimer = setLongTimeout(() => runLimit.abort(new TimeLimitReached('run', 'run', runLimitMs)), runLimitMs);
+    const signal = AbortSignal.any([interrupted, runLimit.signal]);
     try {
       if (options.aptCache) {
         aptCache = await AptCache.start({
           cacheDir: options.cacheDir,
           logDir: logRoot,
           watchdog,
-          runTimeoutMs: options.timeoutOverrides.run ?? 24 * 3600_000,
+          runTimeoutMs: runLimitMs + 10 * 60_000,
           ...(options.aptCachePort !== undefined ? { port: options.aptCachePort } : {}),
           backends: mirrorsOf(options.targets),
         });
@@ -127,6 +134,7 @@ export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutco
       if (accelerator) console.log(`QEMU accelerator: ${accelerator.accelerator} (${accelerator.reason})`);
       return await runWithProgress(options.targets, env, options.parallel ?? parallelLimit(options.targets));
     } finally {
+      cancelRunTimer();
       await aptCache?.stop().catch(() => undefined);
     }
   });
