@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBuilds, planBuilds } from './build/run.ts';
 import { commandTestBox } from './smoke/command.ts';
+import { commandPublish, commandServe } from './publish/cli.ts';
 import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
 import { PROVIDERS, STAGES, type Provider } from './definitions/schema.ts';
 import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
@@ -39,7 +40,10 @@ commands:
          --no-apt-cache         do not start the package cache
          --apt-cache-port P     the package cache's port (default 3142, or any free one)
   test <box> [--provider P] [--version V] [--docker-image IMG]
-                                smoke-test a built box (default: its newest version)`;
+                                smoke-test a built box (default: its newest version)
+  publish <box> --to <target> [--version V] [--dry-run] [--keep N] [--allow-untested]
+                                targets: static:DIR[,base-url=URL], vagrant-cloud, hcp
+  serve [DIR] [--port P]        serve a static catalog tree on 127.0.0.1`;
 
 function commandList(): void {
   const rows = listBoxes().map((box) => {
@@ -189,6 +193,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'build':
         return await commandBuild(args);
+      case 'publish':
+        return await commandPublish(args);
+      case 'serve':
+        return await commandServe(args);
       case 'test': {
         const { boxesDir, logsDir } = outputDirectories();
         return await commandTestBox(args, { boxesDir, logsDir });

@@ -1,0 +1,130 @@
+// Vagrant box catalogs ("box metadata"): the JSON that `vagrant box add NAME` and
+// `vagrant box add URL` read. One catalog per box lists its versions, each with one entry per
+// provider and architecture. Merging keeps what other publishes put there; retention keeps the
+// newest versions.
+import { PublishError } from './errors.ts';
+
+export interface CatalogProvider {
+  name: string;
+  url: string;
+  checksum_type?: string;
+  checksum?: string;
+  /** Vagrant >= 2.4 picks the entry for the host's architecture; older Vagrant ignores these keys. */
+  architecture?: string;
+  default_architecture?: boolean;
+  [key: string]: unknown;
+}
+
+export interface CatalogVersion {
+  version: string;
+  providers: CatalogProvider[];
+  [key: string]: unknown;
+}
+
+export interface Catalog {
+  name: string;
+  description?: string;
+  versions: CatalogVersion[];
+  [key: string]: unknown;
+}
+
+/** A box version as Vagrant reads it (a RubyGems version): 1.2.3, 20261128.163000.0, 2.0.rc1 */
+export function isBoxVersion(text: string): boolean {
+  return /^\d+(\.[0-9A-Za-z]+)*$/.test(text);
+}
+
+/**
+ * Orders versions as RubyGems (and so Vagrant) does: segment by segment, numbers numerically, a
+ * letter segment (a pre-release: 1.0.a) before any number, missing segments as 0.
+ */
+export function compareVersions(a: string, b: string): number {
+  const left = a.split('.');
+  const right = b.split('.');
+  for (let index = 0; index < Math.max(left.length, right.length); index++) {
+    const x = left[index] ?? '0';
+    const y = right[index] ?? '0';
+    const xNumeric = /^\d+$/.test(x);
+    const yNumeric = /^\d+$/.test(y);
+    let order: number;
+    if (xNumeric && yNumeric) order = Math.sign(Number(BigInt(x) - BigInt(y)));
+    else if (xNumeric) order = 1;
+    else if (yNumeric) order = -1;
+    else order = x < y ? -1 : x > y ? 1 : 0;
+    if (order !== 0) return order;
+  }
+  return 0;
+}
+
+/** Reads a catalog written by boxsmith or anyone else; refuses what Vagrant could not read either. */
+export function parseCatalog(text: string, source: string): Catalog {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new PublishError(`${source} is not valid JSON (${(error as Error).message}); fix or remove it before publishing`);
+  }
+  const problems: string[] = [];
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isObject(data)) throw new PublishError(`${source} is not a Vagrant box catalog (a JSON object with name and versions)`);
+  if (typeof data.name !== 'string') problems.push('"name" is not a string');
+  if (!Array.isArray(data.versions)) problems.push('"versions" is not a list');
+  else {
+    data.versions.forEach((version: unknown, index) => {
+      if (!isObject(version) || typeof version.version !== 'string') problems.push(`versions[${index}] has no "version" string`);
+      else if (!Array.isArray(version.providers)) problems.push(`versions[${index}] (${version.version}) has no "providers" list`);
+      else {
+        version.providers.forEach((provider: unknown, providerIndex) => {
+          if (!isObject(provider) || typeof provider.name !== 'string' || typeof provider.url !== 'string') {
+            problems.push(`versions[${index}].providers[${providerIndex}] needs "name" and "url" strings`);
+          }
+        });
+      }
+    });
+  }
+  if (problems.length) throw new PublishError(`${source} is not a Vagrant box catalog: ${problems.join('; ')}`);
+  return data as Catalog;
+}
+
+export interface CatalogAddition {
+  name: string;
+  description: string;
+  version: string;
+  providers: CatalogProvider[];
+}
+
+/**
+ * The catalog with one version's providers added: an entry of the same provider and architecture
+ * is replaced, every other version and provider is kept. Versions are listed newest first.
+ */
+export function mergeIntoCatalog(existing: Catalog | undefined, addition: CatalogAddition): Catalog {
+  if (existing && existing.name !== addition.name) {
+    throw new PublishError(`the catalog there is for ${existing.name}, not ${addition.name}`);
+  }
+  const versions = (existing?.versions ?? []).map((entry) => ({ ...entry, providers: [...entry.providers] }));
+  let entry = versions.find((candidate) => candidate.version === addition.version);
+  if (!entry) {
+    entry = { version: addition.version, providers: [] };
+    versions.push(entry);
+  }
+  for (const provider of addition.providers) {
+    entry.providers = entry.providers.filter((other) => !(other.name === provider.name && (other.architecture ?? '') === (provider.architecture ?? '')));
+    const sameProvider = entry.providers.filter((other) => other.name === provider.name);
+    // One default architecture per provider: the one already marked stays so, else this one.
+    const defaultArchitecture = !sameProvider.some((other) => other.default_architecture === true);
+    entry.providers.push({ ...provider, default_architecture: defaultArchitecture });
+  }
+  entry.providers.sort((a, b) => a.name.localeCompare(b.name) || (a.architecture ?? '').localeCompare(b.architecture ?? ''));
+  versions.sort((a, b) => compareVersions(b.version, a.version));
+  return { ...(existing ?? {}), name: addition.name, description: addition.description, versions };
+}
+
+/** The catalog with only its `keep` newest versions, and the versions it dropped. */
+export function applyRetention(catalog: Catalog, keep: number): { catalog: Catalog; dropped: CatalogVersion[] } {
+  if (!Number.isInteger(keep) || keep < 1) throw new PublishError(`keep must be a whole number >= 1, not ${keep}`);
+  const sorted = [...catalog.versions].sort((a, b) => compareVersions(b.version, a.version));
+  return { catalog: { ...catalog, versions: sorted.slice(0, keep) }, dropped: sorted.slice(keep) };
+}
+
+export function formatCatalog(catalog: Catalog): string {
+  return `${JSON.stringify(catalog, null, 2)}\n`;
+}

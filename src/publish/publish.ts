@@ -1,0 +1,171 @@
+// `publish:box`: from the boxes a build made and the smoke test passed to a place users get them
+// from. This module decides what is published (publishable boxes, verified byte for byte against
+// their build records) and hands it to the target: a static catalog tree, Vagrant Cloud or HCP.
+// The nightly run calls publishBox as its last stage.
+import path from 'node:path';
+import { loadDefinition } from '../definitions/load.ts';
+import { displayPath } from '../definitions/errors.ts';
+import { REPO_ROOT } from '../render/render.ts';
+import { ApiClient, DEFAULT_API_NETWORK_SETTINGS, type ApiNetworkSettings } from './api-client.ts';
+import { collectBuiltVersion, verifyArtifact, type BuiltVersion } from './artifacts.ts';
+import { ApiResponseError, PublishError } from './errors.ts';
+import { DEFAULT_HCP_API_URL, DEFAULT_HCP_AUTH_URL, HcpAccessToken, HcpRegistry } from './hcp.ts';
+import { publishToRegistry, type HostedRegistry } from './hosted.ts';
+import type { PublishReport } from './report.ts';
+import { Redactor } from './secrets.ts';
+import { DEFAULT_KEEP, publishToStaticTree } from './static-target.ts';
+import { formatTarget, type PublishTarget } from './target.ts';
+import { DEFAULT_VAGRANT_CLOUD_URL, VagrantCloudRegistry } from './vagrant-cloud.ts';
+
+export interface PublishOptions {
+  /** The definition's name: `ubuntu-14.04`. */
+  box: string;
+  target: PublishTarget;
+  /** Default: the newest version built. */
+  version?: string;
+  /** Where builds put boxes: BOXSMITH_BOXES or <repo>/boxes (see boxesRoot). */
+  boxesDir: string;
+  definitionsDir?: string;
+  dryRun?: boolean;
+  /** Static target: how many versions the catalog keeps (default 3). */
+  keep?: number;
+  /** Publish boxes whose smoke test did not pass, with a warning line for each. */
+  allowUntested?: boolean;
+  /** Tokens, secrets and API URLs (VAGRANT_CLOUD_TOKEN, VAGRANT_CLOUD_URL, HCP_*). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  network?: Partial<ApiNetworkSettings>;
+  /** Progress and warnings, one line each, secrets already blanked out. Default: stdout. */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** The boxes root builds write to: BOXSMITH_BOXES, else <repo>/boxes. */
+export function boxesRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes'));
+}
+
+/** Every secret publishing may meet, so that none of them is ever printed. */
+export function redactorFor(env: NodeJS.ProcessEnv): Redactor {
+  const redactor = new Redactor();
+  for (const name of ['VAGRANT_CLOUD_TOKEN', 'HCP_CLIENT_SECRET', 'HCP_CLIENT_ID', 'ATLAS_TOKEN']) redactor.add(env[name]);
+  return redactor;
+}
+
+/**
+ * Publishes one version of a box. Resolves to a report (`ok: false` when a provider failed:
+ * nothing was released then); throws PublishError when nothing could be published at all.
+ * Messages and reports never contain a token or secret.
+ */
+export async function publishBox(options: PublishOptions): Promise<PublishReport> {
+  const env = options.env ?? process.env;
+  const redactor = redactorFor(env);
+  const print = options.log ?? ((line: string) => console.log(line));
+  const log = (line: string) => print(redactor.redact(line));
+  try {
+    const report = await publish(options, env, redactor, log);
+    for (const outcome of report.outcomes) outcome.detail = redactor.redact(outcome.detail);
+    if (report.resume) report.resume = redactor.redact(report.resume);
+    return report;
+  } catch (error) {
+    // A message may quote an API's answer: blank out secrets before it leaves.
+    if (error instanceof PublishError) throw new PublishError(redactor.redact(error.message));
+    if (error instanceof ApiResponseError) throw new ApiResponseError(redactor.redact(error.message), error.statusCode);
+    throw error;
+  }
+}
+
+async function publish(options: PublishOptions, env: NodeJS.ProcessEnv, redactor: Redactor, log: (line: string) => void): Promise<PublishReport> {
+  const { definition } = loadDefinition(options.box, options.definitionsDir);
+  const built = collectBuiltVersion({
+    boxesDir: options.boxesDir,
+    org: definition.org,
+    boxName: definition.box_name,
+    ...(options.version ? { version: options.version } : {}),
+    arch: definition.os.arch,
+    allowUntested: options.allowUntested ?? false,
+  });
+  for (const warning of built.warnings) log(warning);
+  if (!built.artifacts.length) {
+    throw new PublishError(
+      `nothing to publish for ${built.name} ${built.version}: ${built.skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ') || 'no boxes'}`,
+    );
+  }
+  for (const artifact of built.artifacts) {
+    log(`verifying ${displayPath(artifact.file)} (${(artifact.size / 1048576).toFixed(1)} MiB) against its build record`);
+    await verifyArtifact(artifact, options.signal);
+  }
+
+  const dryRun = options.dryRun ?? false;
+  const target = options.target;
+  if (target.kind === 'static') {
+    return publishToStaticTree({
+      root: target.root,
+      ...(target.baseUrl ? { baseUrl: target.baseUrl } : {}),
+      built,
+      description: definition.description,
+      keep: options.keep ?? DEFAULT_KEEP,
+      dryRun,
+      log,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  const settings: ApiNetworkSettings = { ...DEFAULT_API_NETWORK_SETTINGS, ...options.network };
+  let bearer: () => Promise<string>;
+  const api = new ApiClient({
+    settings,
+    redactor,
+    log,
+    dryRun,
+    bearer: () => bearer(),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const versionDescription = describeVersion(built);
+  let registry: HostedRegistry;
+  if (target.kind === 'vagrant-cloud') {
+    const token = env.VAGRANT_CLOUD_TOKEN || undefined;
+    bearer = async () => token ?? '';
+    registry = new VagrantCloudRegistry({
+      api,
+      baseUrl: env.VAGRANT_CLOUD_URL || DEFAULT_VAGRANT_CLOUD_URL,
+      token,
+      owner: target.owner ?? definition.org,
+      boxName: definition.box_name,
+      description: definition.description,
+      version: built.version,
+      versionDescription,
+      log,
+    });
+  } else {
+    const credentials = {
+      clientId: env.HCP_CLIENT_ID || undefined,
+      clientSecret: env.HCP_CLIENT_SECRET || undefined,
+      authUrl: env.HCP_AUTH_URL || DEFAULT_HCP_AUTH_URL,
+      ...(env.HCP_TOKEN_PATH ? { tokenPath: env.HCP_TOKEN_PATH } : {}),
+    };
+    const token = new HcpAccessToken(() => api, credentials, redactor);
+    bearer = () => token.get();
+    registry = new HcpRegistry({
+      api,
+      token,
+      credentials,
+      apiUrl: env.HCP_API_URL || DEFAULT_HCP_API_URL,
+      registry: target.registry ?? definition.org,
+      boxName: definition.box_name,
+      description: definition.description,
+      version: built.version,
+      versionDescription,
+      log,
+      maxPollDelayMs: settings.maxRetryDelayMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+  const resumeCommand = `npm run publish:box -- ${options.box} --to ${formatTarget(target)} --version ${built.version}${options.allowUntested ? ' --allow-untested' : ''}`;
+  return publishToRegistry(registry, built, { api, settings, log, resumeCommand, ...(options.signal ? { signal: options.signal } : {}) });
+}
+
+/** The version's description on a registry: where it came from. */
+function describeVersion(built: BuiltVersion): string {
+  const record = built.artifacts[0]!.record;
+  return `Built by boxsmith from ${record.git_revision} with Packer ${record.packer_version} on ${record.built_at}.`;
+}

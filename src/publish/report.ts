@@ -1,0 +1,59 @@
+// What a publish did, provider by provider, for the command line and for the nightly run's record.
+// Reports hold names, versions, URLs without query strings and reasons: never a token.
+
+export type ProviderStatus =
+  /** Uploaded or copied, and verified. */
+  | 'published'
+  /** Already there with the same checksum: nothing was sent or copied. */
+  | 'unchanged'
+  /** Dry run: what would be done. */
+  | 'planned'
+  | 'failed'
+  /** Not published (no finished build, smoke test not passed). */
+  | 'skipped';
+
+export interface ProviderOutcome {
+  provider: string;
+  architecture?: string;
+  status: ProviderStatus;
+  /** Where the box can be downloaded, or why it failed or was skipped. */
+  detail: string;
+}
+
+export interface PublishReport {
+  /** e.g. `static:/srv/boxes`, `vagrant-cloud (https://vagrantcloud.com)`. */
+  target: string;
+  name: string;
+  version: string;
+  dryRun: boolean;
+  outcomes: ProviderOutcome[];
+  /** The version is visible to users: the catalog was written, or the version released. */
+  released: boolean;
+  /** Everything asked for went through; false when any provider failed. */
+  ok: boolean;
+  /** Lines that must be seen: boxes published without a passed smoke test. */
+  warnings: string[];
+  /** Static target: the catalog files written. */
+  catalogFiles?: string[];
+  /** Static target: versions dropped by retention, whose files were deleted. */
+  droppedVersions?: string[];
+  /** When a hosted publish failed: how to pick up where it stopped. */
+  resume?: string;
+}
+
+export function formatReport(report: PublishReport): string {
+  const lines = [`${report.dryRun ? 'dry run: would publish' : report.ok ? 'published' : 'FAILED to publish'} ${report.name} ${report.version} to ${report.target}`];
+  const width = Math.max(...report.outcomes.map((o) => label(o).length), 0);
+  for (const outcome of report.outcomes) {
+    lines.push(`  ${label(outcome).padEnd(width)}  ${outcome.status.padEnd(9)}  ${outcome.detail}`);
+  }
+  for (const file of report.catalogFiles ?? []) lines.push(`  catalog: ${file}`);
+  for (const version of report.droppedVersions ?? []) lines.push(`  ${report.dryRun ? 'would remove' : 'removed'} version ${version} (retention)`);
+  if (!report.dryRun) lines.push(report.released ? `  ${report.version} is released` : `  ${report.version} is NOT released`);
+  if (report.resume) lines.push(`  ${report.resume}`);
+  return lines.join('\n');
+}
+
+function label(outcome: ProviderOutcome): string {
+  return outcome.architecture ? `${outcome.provider} (${outcome.architecture})` : outcome.provider;
+}
