@@ -1,10 +1,10 @@
 // The input cache shared by every build on the host: where an ISO lives in it, and the sidecar that
 // records that a cached file was verified, so that a 600 MB ISO is not re-hashed on every build.
-import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { syncDirectory, writeFileAtomic } from '../atomic-files.ts';
 import { formatChecksum, type Checksum } from './checksum.ts';
 
 /** `BOXSMITH_CACHE`, or `~/.cache/boxsmith`. */
@@ -69,7 +69,7 @@ export async function writeSidecar(entry: IsoCacheEntry, checksum: Checksum, fil
     mtimeNs: file.mtimeNs.toString(),
     verifiedAt: new Date().toISOString(),
   };
-  await writeFileAtomically(entry.sidecarPath, `${JSON.stringify(sidecar, null, 2)}\n`);
+  await writeFileAtomic(entry.sidecarPath, `${JSON.stringify(sidecar, null, 2)}\n`);
 }
 
 /** Whether two stats of a path show the same, unchanged file. */
@@ -81,37 +81,9 @@ export async function removeSidecar(entry: IsoCacheEntry): Promise<void> {
   await rm(entry.sidecarPath, { force: true });
 }
 
-async function writeFileAtomically(file: string, content: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temporary, 'w', 0o644);
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
-
 /** Moves a finished download into place: one rename, then the directory flushed so it survives a crash. */
 export async function commitPart(entry: IsoCacheEntry): Promise<void> {
   await rename(entry.partPath, entry.path);
   await syncDirectory(entry.dir);
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some file systems cannot fsync a directory; the rename itself has still happened.
-    if (!['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
-  } finally {
-    await handle.close();
-  }
-}
