@@ -13,7 +13,7 @@ import { isRetryableUploadFailure, type ApiClient, type ApiNetworkSettings, type
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
 import { ApiResponseError, PublishError } from './errors.ts';
 import { hasVerifiedUpload, recordVerifiedUpload } from './journal.ts';
-import type { ProviderOutcome, PublishReport } from './report.ts';
+import { startReport, type ProviderOutcome, type PublishReport } from './report.ts';
 
 /** What a registry knows about one provider and architecture of the version. */
 export interface RemoteProvider {
@@ -63,16 +63,7 @@ export interface HostedPublishContext {
 export async function publishToRegistry(registry: HostedRegistry, built: BuiltVersion, context: HostedPublishContext): Promise<PublishReport> {
   const { api, log } = context;
   const dryRun = api.dryRun;
-  const report: PublishReport = {
-    target: registry.label,
-    name: built.name,
-    version: built.version,
-    dryRun,
-    outcomes: [],
-    released: false,
-    ok: false,
-    warnings: built.warnings,
-  };
+  const report = startReport(registry.label, built, dryRun);
   const skipped: ProviderOutcome[] = built.skipped.map((s) => ({ provider: s.provider, status: 'skipped', detail: s.reason }));
 
   if (dryRun) log(`[dry run] requests to ${registry.label} carry "Authorization: Bearer <token>" (not shown); uploads to storage carry none`);

@@ -41,6 +41,11 @@ export interface PublishReport {
   resume?: string;
 }
 
+/** A report before anything was done: nothing released, nothing succeeded yet. */
+export function startReport(target: string, built: { name: string; version: string; warnings: string[] }, dryRun: boolean): PublishReport {
+  return { target, name: built.name, version: built.version, dryRun, outcomes: [], released: false, ok: false, warnings: built.warnings };
+}
+
 export function formatReport(report: PublishReport): string {
   const lines = [`${report.dryRun ? 'dry run: would publish' : report.ok ? 'published' : 'FAILED to publish'} ${report.name} ${report.version} to ${report.target}`];
   const width = Math.max(...report.outcomes.map((o) => label(o).length), 0);

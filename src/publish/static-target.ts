@@ -18,7 +18,7 @@ import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
 import { applyRetention, formatCatalog, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from './catalog.ts';
 import { PublishError } from './errors.ts';
 import { copyFileVerified, writeFileAtomic } from './files.ts';
-import type { ProviderOutcome, PublishReport } from './report.ts';
+import { startReport, type ProviderOutcome, type PublishReport } from './report.ts';
 
 export const DEFAULT_KEEP = 3;
 
@@ -79,16 +79,7 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
   const { built, dryRun, log } = options;
   const tree = new CatalogTree(path.resolve(options.root), built.org, built.boxName);
   const baseUrl = (options.baseUrl ?? pathToFileURL(tree.root).href).replace(/\/+$/, '');
-  const report: PublishReport = {
-    target: `static:${tree.root}`,
-    name: built.name,
-    version: built.version,
-    dryRun,
-    outcomes: [],
-    released: false,
-    ok: false,
-    warnings: built.warnings,
-  };
+  const report = startReport(`static:${tree.root}`, built, dryRun);
 
   const work = async () => {
     const existing = rebaseOwnEntries(readCatalog(tree), tree, baseUrl, log);
