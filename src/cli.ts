@@ -1,7 +1,8 @@
 // boxsmith's command line: `list`, `render`, and the pipeline commands built on them.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runBuilds, planBuilds } from './build/run.ts';
+import { buildSummary, runBuilds, planBuilds } from './build/run.ts';
+import { commandNightly } from './nightly.ts';
 import { commandTestBox } from './smoke/command.ts';
 import { commandPublish, commandServe } from './publish/cli.ts';
 import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
@@ -9,8 +10,8 @@ import { PROVIDERS, STAGES, type Provider } from './definitions/schema.ts';
 import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
 import { cacheRoot } from './inputs/iso.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
-import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
 import { REPO_ROOT, renderToDirectory } from './render/render.ts';
+import { defaultVersion, outputDirectories, packerVersionFor } from './run-settings.ts';
 
 /** A failure the user can act on: printed as one message, no stack trace. */
 export class UsageError extends Error {
@@ -43,7 +44,10 @@ commands:
                                 smoke-test a built box (default: its newest version)
   publish <box> --to <target> [--version V] [--dry-run] [--keep N] [--allow-untested]
                                 targets: static:DIR[,base-url=URL], vagrant-cloud, hcp
-  serve [DIR] [--port P]        serve a static catalog tree on 127.0.0.1`;
+  serve [DIR] [--port P]        serve a static catalog tree on 127.0.0.1
+  nightly [--box B]... [--to TARGET] [--dry-run] [--parallel N] [--timeout S=D,...] [--keep N]
+                                build and smoke-test every box this host can build, publish
+                                those that passed, and write a report into reports/`;
 
 function commandList(): void {
   const rows = listBoxes().map((box) => {
@@ -61,12 +65,6 @@ function commandList(): void {
   }
 }
 
-/** The Packer version to render for: given, installed, or (no Packer here) the modern layout. */
-export function packerVersionFor(given: string | undefined): PackerVersion {
-  if (given) return parsePackerVersion(given);
-  return detectPackerVersion() ?? { version: '1.11.0', modern: true };
-}
-
 function commandRender(args: string[]): void {
   const { values, positionals } = parseArgs({
     args,
@@ -79,21 +77,6 @@ function commandRender(args: string[]): void {
   const outDir = path.resolve(values.out ?? path.join(REPO_ROOT, 'build', box));
   const { files } = renderToDirectory(box, outDir, { packer });
   console.log(`rendered ${box} for Packer ${packer.version} into ${path.relative(process.cwd(), outDir) || '.'} (${files.length} files)`);
-}
-
-/** Where builds write: the repository's boxes/, build/work/ and logs/, or BOXSMITH_BOXES, BOXSMITH_WORK, BOXSMITH_LOGS. */
-export function outputDirectories(env: NodeJS.ProcessEnv = process.env): { boxesDir: string; workRoot: string; logsDir: string } {
-  return {
-    boxesDir: path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes')),
-    workRoot: path.resolve(env.BOXSMITH_WORK ?? path.join(REPO_ROOT, 'build', 'work')),
-    logsDir: path.resolve(env.BOXSMITH_LOGS ?? path.join(REPO_ROOT, 'logs')),
-  };
-}
-
-/** A Vagrant-sortable version from the time: 20261128.163000.0 */
-export function defaultVersion(now = new Date()): string {
-  const iso = now.toISOString();
-  return `${iso.slice(0, 10).replace(/-/g, '')}.${iso.slice(11, 19).replace(/:/g, '')}.0`;
 }
 
 async function commandBuild(args: string[]): Promise<number> {
@@ -164,17 +147,7 @@ async function commandBuild(args: string[]): Promise<number> {
     aptCache: !values['no-apt-cache'],
     ...(values['apt-cache-port'] ? { aptCachePort: Number(values['apt-cache-port']) } : {}),
   });
-  console.log('');
-  for (const result of outcome.results) {
-    const name = `${result.target.loaded.box} (${result.target.provider})`;
-    if (result.ok) {
-      console.log(`ok      ${name}: ${displayPath(result.boxFile!)} sha256 ${result.record!.sha256.slice(0, 16)}… ${JSON.stringify(result.record!.durations_s)}`);
-    } else {
-      const message = result.error instanceof Error ? result.error.message : String(result.error);
-      console.log(`FAILED  ${name}: ${message}\n        logs: ${displayPath(result.logDir)}`);
-    }
-  }
-  for (const skipped of plan.skipped) console.log(`skipped ${skipped.box} (${skipped.provider}): ${skipped.reason}`);
+  console.log(`\n${buildSummary(outcome.results, plan.skipped)}`);
   if (outcome.interruptExitCode !== null) return outcome.interruptExitCode;
   // A provider asked for by name that cannot be built is a failure; one left out by default is not.
   const requestedButSkipped = providers.length > 0 && plan.skipped.length > 0;
@@ -195,6 +168,8 @@ export async function main(argv: string[]): Promise<number> {
         return await commandBuild(args);
       case 'publish':
         return await commandPublish(args);
+      case 'nightly':
+        return await commandNightly(args);
       case 'serve':
         return await commandServe(args);
       case 'test': {

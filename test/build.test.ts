@@ -219,6 +219,23 @@ describe('boxsmith build with a stand-in packer', () => {
   });
 });
 
+describe('boxsmith nightly with a stand-in packer', () => {
+  it('a box whose smoke test fails is not published; the report names the failure; exit 1', () => {
+    const { env, root } = sandbox();
+    const catalog = path.join(root, 'catalog');
+    const reports = path.join(root, 'reports');
+    const result = boxsmith(['nightly', '--box', 'standin', '--to', `static:${catalog}`, '--report-dir', reports], env);
+    assert.equal(result.status, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /FAILED {2}standin \(qemu\): smoke test could not run its checks/);
+    assert.ok(!existsSync(path.join(catalog, 'phusion')), 'nothing published');
+    const [json] = readdirSync(reports).filter((f) => f.endsWith('.json'));
+    const report = JSON.parse(readFileSync(path.join(reports, json!), 'utf8'));
+    assert.deepEqual(report.builds.map((b: { box: string; ok: boolean }) => [b.box, b.ok]), [['standin', false]]);
+    assert.deepEqual(report.published, []);
+    assert.match(readFileSync(path.join(reports, json!.replace(/\.json$/, '.md')), 'utf8'), /\| standin \| qemu \| \*\*failed\*\*: smoke test/);
+  });
+});
+
 describe('build output folders', () => {
   it('work folders are removed after a build unless --keep-work', () => {
     const { env, root } = sandbox();

@@ -4,6 +4,7 @@
 import { cpus, freemem } from 'node:os';
 import path from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP } from 'listr2';
+import { displayPath } from '../definitions/errors.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import { PROVIDERS, type Provider } from '../definitions/schema.ts';
 import { findExecutable, toolEnvVar, toolPath } from '../exec/tools.ts';
@@ -202,3 +203,19 @@ async function runWithProgress(targets: BuildTarget[], env: Omit<BuildEnvironmen
 }
 
 export { PROVIDERS };
+
+/** One line a build (and its logs where it failed), then the providers left out and why. */
+export function buildSummary(results: BuildResult[], skipped: BuildPlan['skipped']): string {
+  const lines: string[] = [];
+  for (const result of results) {
+    const name = `${result.target.loaded.box} (${result.target.provider})`;
+    if (result.ok) {
+      lines.push(`ok      ${name}: ${displayPath(result.boxFile!)} sha256 ${result.record!.sha256.slice(0, 16)}… ${JSON.stringify(result.record!.durations_s)}`);
+    } else {
+      const message = result.error instanceof Error ? result.error.message : String(result.error);
+      lines.push(`FAILED  ${name}: ${message}\n        logs: ${displayPath(result.logDir)}`);
+    }
+  }
+  for (const skip of skipped) lines.push(`skipped ${skip.box} (${skip.provider}): ${skip.reason}`);
+  return lines.join('\n');
+}
