@@ -97,9 +97,13 @@ describe('the real chain on QEMU (debian-12)', { skip: reason ?? false }, () => 
     writeFileSync(path.join(definitions, 'debian-12.yaml'), `${readFileSync(path.join(definitions, 'debian-12.yaml'), 'utf8')}hardware:\n  memory_mb: 2048\n`);
     const result = boxsmith(['test', 'debian-12', '--version', VERSION], { BOXSMITH_DEFINITIONS: definitions });
     process.stdout.write(`test:box with a 2048 MB definition took ${result.seconds} s\n`);
-    assert.equal(result.status, 1, result.stdout);
+    assert.equal(result.status, 1, `${result.stdout}\n${result.stderr}`);
     const smoke = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.smoke.json'), 'utf8'));
-    assert.deepEqual(smoke.checks.filter((c: { passed: boolean }) => !c.passed).map((c: { name: string }) => c.name), ['2048 MB of memory']);
+    assert.deepEqual(
+      smoke.checks.filter((c: { passed: boolean }) => !c.passed).map((c: { name: string }) => c.name),
+      ['2048 MB of memory'],
+      `${result.stdout}\n${result.stderr}`,
+    );
     assert.match(result.stdout, /FAIL {2}2048 MB of memory +expected MemTotal between 1740 and 2048 MB; got \d+/);
     assert.deepEqual(leftovers(), []);
   });
@@ -114,10 +118,16 @@ describe('the real chain on QEMU (debian-12)', { skip: reason ?? false }, () => 
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let done = false;
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => {
+        done = true;
+        resolve(code);
+      }),
+    );
     const deadline = Date.now() + 10 * 60_000;
     // Interrupt once libvirt has the domain, while vagrant waits for it to boot.
-    while (!/Waiting for domain to get an IP address|Starting domain/.test(output) && Date.now() < deadline) {
+    while (!/Waiting for domain to get an IP address|Starting domain/.test(output) && Date.now() < deadline && !done) {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     assert.match(output, /Starting domain|Waiting for domain/, output);
