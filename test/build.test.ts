@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
@@ -201,6 +202,23 @@ describe('boxsmith build with a stand-in packer', () => {
     assert.match(result.stdout, /FAILED {2}ubuntu-14\.04 \(qemu\): could not download ubuntu-14\.04\.6-server-amd64\.iso from any of its URLs:\n {2}http:\/\/127\.0\.0\.1:9\/14\.04\/ubuntu-14\.04\.6-server-amd64\.iso: /);
     assert.match(result.stdout, new RegExp(`cp ubuntu-14\\.04\\.6-server-amd64\\.iso ${env.BOXSMITH_CACHE}/iso/sha256-b17d7c1e`));
     assert.doesNotMatch(result.stdout + result.stderr, /^\s+at /m, 'no stack trace');
+  });
+
+  it('without root, the debian-12 base image fails at once, naming what is missing (run as nobody)', (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root to become nobody');
+    const dir = mkdtempSync(path.join(tmpdir(), 'boxsmith-nobody-'));
+    try {
+      chmodSync(dir, 0o777);
+      const result = run('runuser', ['-u', 'nobody', '--', 'env', `HOME=${dir}`, `PATH=${process.env.PATH}`,
+        `BOXSMITH_CACHE=${dir}/cache`, `BOXSMITH_BOXES=${dir}/boxes`, `BOXSMITH_WORK=${dir}/work`, `BOXSMITH_LOGS=${dir}/logs`, 'CI=true',
+        process.execPath, '--import', 'tsx', CLI, 'build', 'debian-12', '--no-apt-cache', '--no-test'], { cwd: REPO_ROOT });
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(result.stdout, /FAILED {2}debian-12 \(qemu\): cannot make the debian-12 base image on this host; missing:\n {2}- root \(debootstrap, chroot and mounting the image need it\)/);
+      assert.match(result.stdout, /- loop devices \(\/dev\/loop-control\)/);
+      assert.doesNotMatch(result.stdout + result.stderr, /^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bad options are usage errors naming the option', () => {
