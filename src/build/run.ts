@@ -13,7 +13,7 @@ import { chooseAccelerator, type AcceleratorChoice } from './accelerator.ts';
 import { AptCache } from './apt-cache.ts';
 import { withRunContext } from './run-context.ts';
 import { TimeLimitReached } from '../exec/errors.ts';
-import { parseDuration, setLongTimeout } from '../exec/timeouts.ts';
+import { formatDuration, parseDuration, setLongTimeout } from '../exec/timeouts.ts';
 import { boxProvider, buildTarget, type BuildEnvironment, type BuildResult, type BuildTarget } from './pipeline.ts';
 
 /** The program that shows a hypervisor is installed, and how to say it is not. */
@@ -168,18 +168,26 @@ async function runWithProgress(targets: BuildTarget[], env: Omit<BuildEnvironmen
         // Without a terminal to redraw, every line would scroll by; the logs have them all.
         const lineEveryMs = plain ? 15_000 : 0;
         let lastLine = 0;
+        let stepStarted = started;
+        const showStep = () => {
+          task.title = `${label(target)}: ${step} ${formatDuration(Math.floor((Date.now() - stepStarted) / 1000) * 1000)} (total ${formatDuration(Math.floor((Date.now() - started) / 1000) * 1000)})`;
+        };
+        // On a terminal the title is redrawn anyway: keep the elapsed times in it current.
+        const ticker = plain ? undefined : setInterval(showStep, 1000);
         const result = await buildTarget(target, {
           ...env,
           onStep: (name) => {
             step = name;
-            task.title = `${label(target)}: ${name}`;
+            stepStarted = Date.now();
+            if (plain) task.title = `${label(target)}: ${name}`;
+            else showStep();
           },
           onLine: (line) => {
             if (Date.now() - lastLine < lineEveryMs) return;
             lastLine = Date.now();
             task.output = `[${step} ${Math.round((Date.now() - started) / 1000)}s] ${line}`;
           },
-        });
+        }).finally(() => clearInterval(ticker));
         results.push(result);
         if (!result.ok) throw result.error instanceof Error ? result.error : new Error(String(result.error));
         task.title = `${label(target)}: ${result.boxFile} (${Math.round((Date.now() - started) / 1000)}s)`;
