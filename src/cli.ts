@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSummary, runBuilds, planBuilds } from './build/run.ts';
 import { commandNightly } from './nightly.ts';
+import { commandChecksums } from './checksums.ts';
 import { commandTestBox } from './smoke/command.ts';
 import { commandPublish, commandServe } from './publish/cli.ts';
 import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
@@ -45,6 +46,8 @@ commands:
   publish <box> --to <target> [--version V] [--dry-run] [--keep N] [--allow-untested]
                                 targets: static:DIR[,base-url=URL], vagrant-cloud, hcp
   serve [DIR] [--port P]        serve a static catalog tree on 127.0.0.1
+  checksums [box...] [--refresh] compare pinned ISO checksums with the releases' SHA256SUMS;
+                                --refresh rewrites the pin where they differ
   nightly [--box B]... [--to TARGET] [--dry-run] [--parallel N] [--timeout S=D,...] [--keep N]
                                 build and smoke-test every box this host can build, publish
                                 those that passed, and write a report into reports/`;
@@ -170,6 +173,8 @@ export async function main(argv: string[]): Promise<number> {
         return await commandPublish(args);
       case 'nightly':
         return await commandNightly(args);
+      case 'checksums':
+        return await commandChecksums(args);
       case 'serve':
         return await commandServe(args);
       case 'test': {

@@ -1,0 +1,76 @@
+// `boxsmith checksums`: pinned ISO checksums checked against the release's SHA256SUMS, served here
+// by a local server standing in for the Ubuntu mirror.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI, REPO_ROOT, tempDir } from './helpers.ts';
+
+const PINNED = 'b17d7c1e9d0321ad5810ba77b69aef43f0f29a5422b08120e6ee0576c4527c0e';
+const NEWER = 'a'.repeat(64);
+
+/** Runs the CLI asynchronously (the stand-in server lives in this process). */
+function boxsmithAsync(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stdout += chunk));
+    child.on('exit', (status) => resolve({ status, stdout }));
+  });
+}
+
+describe('boxsmith checksums against a local stand-in for the release server', () => {
+  let published = PINNED;
+  const server = createServer((request, response) => {
+    if (request.url === '/14.04/SHA256SUMS') {
+      response.end(`${published} *ubuntu-14.04.6-server-amd64.iso\n${'0'.repeat(64)} *ubuntu-14.04.6-desktop-amd64.iso\n`);
+    } else {
+      response.statusCode = 404;
+      response.end();
+    }
+  });
+  const definitions = path.join(tempDir(), 'definitions');
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
+    const file = path.join(definitions, 'ubuntu-14.04.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('http://releases.ubuntu.com/14.04/SHA256SUMS', `http://127.0.0.1:${port}/14.04/SHA256SUMS`));
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('a pin that matches the published checksum: exit 0', async () => {
+    published = PINNED;
+    const result = await boxsmithAsync(['checksums', 'ubuntu-14.04'], { BOXSMITH_DEFINITIONS: definitions });
+    assert.equal(result.status, 0, result.stdout);
+    assert.match(result.stdout, /ubuntu-14\.04: ubuntu-14\.04\.6-server-amd64\.iso sha256:b17d7c1e\S+ matches/);
+  });
+
+  it('a pin that differs: exit 1 naming both; --refresh rewrites it in the box file, comments kept', async () => {
+    published = NEWER;
+    const file = path.join(definitions, 'ubuntu-14.04.yaml');
+    const differs = await boxsmithAsync(['checksums', 'ubuntu-14.04'], { BOXSMITH_DEFINITIONS: definitions });
+    assert.equal(differs.status, 1);
+    assert.match(differs.stdout, new RegExp(`pinned to sha256:${PINNED}, but \\S+ says sha256:${NEWER} \\(set in .*ubuntu-14\\.04\\.yaml; --refresh rewrites it\\)`));
+    assert.match(readFileSync(file, 'utf8'), new RegExp(PINNED), 'unchanged without --refresh');
+
+    const refreshed = await boxsmithAsync(['checksums', 'ubuntu-14.04', '--refresh'], { BOXSMITH_DEFINITIONS: definitions });
+    assert.equal(refreshed.status, 0, refreshed.stdout);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, new RegExp(`checksum: sha256:${NEWER}`));
+    assert.match(text, /^# Ubuntu 14\.04 \(trusty\) amd64 server/m, 'comments kept');
+    const again = await boxsmithAsync(['checksums', 'ubuntu-14.04'], { BOXSMITH_DEFINITIONS: definitions });
+    assert.equal(again.status, 0, again.stdout);
+  });
+
+  it('an unreachable checksum file is reported, exit 1', async () => {
+    const file = path.join(definitions, 'ubuntu-12.04.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('http://old-releases.ubuntu.com/releases/12.04/SHA256SUMS', 'http://127.0.0.1:9/SHA256SUMS'));
+    const result = await boxsmithAsync(['checksums', 'ubuntu-12.04'], { BOXSMITH_DEFINITIONS: definitions });
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /ubuntu-12\.04: could not check ubuntu-12\.04\.5-server-amd64\.iso: /);
+  });
+});
