@@ -186,7 +186,7 @@ describe('boxsmith build with a stand-in packer', () => {
     const { env } = sandbox();
     const result = build(env, ['ubuntu-14.04', '--provider', 'virtualbox', '--provider', 'vmware']);
     assert.equal(result.status, 1);
-    assert.match(result.stderr, /nothing to build: virtualbox \(VirtualBox \(VBoxManage\) is not installed on this host\); vmware \(VMware/);
+    assert.match(result.stderr, /nothing to build: virtualbox \(VirtualBox \(VBoxManage\) is not installed on this host \(no VBoxManage on PATH; install it, or set BOXSMITH_VBOXMANAGE to its path\)\); vmware \(VMware/);
     assert.doesNotMatch(result.stderr, /^\s+at /m);
   });
 
