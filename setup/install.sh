@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(
   packer                                   # builds the boxes (Debian ships 1.6.6)
   qemu-system-x86 qemu-utils               # the hypervisor that runs everywhere, and qemu-img
-  vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base  # smoke tests, as users run boxes
-  debootstrap syslinux extlinux syslinux-common dosfstools  # the Debian base image, made on the host
+  vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base iptables  # smoke tests, as users run boxes
+  debootstrap fdisk e2fsprogs syslinux extlinux syslinux-common  # the Debian base image, made on the host
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools
   gdb psmisc procps                        # diagnostics of hung processes
