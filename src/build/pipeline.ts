@@ -140,23 +140,16 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     ...(env.smokeTest ? [{ name: 'smoke', timeoutMs: limit('smoke'), run: smokeStep }] : []),
     { name: 'record', timeoutMs: limit('record'), run: recordStep },
   ];
-  const tracked = steps.map((step) => ({
-    ...step,
-    run: async (s: BuildState, ctx: StepContext) => {
-      env.onStep?.(step.name as BuildStepName, target);
-      const started = Date.now();
-      try {
-        await step.run(s, ctx);
-      } finally {
-        s.durations[step.name] = Math.round((Date.now() - started) / 100) / 10;
-      }
-    },
-  }));
   try {
-    const report = await runSteps(tracked, state, {
+    const report = await runSteps(steps, state, {
       signal: env.signal,
       timeoutOverrides: env.timeoutOverrides,
       runTimeoutMs: env.timeoutOverrides.run ?? limit('run'),
+      onEvent: (event) => {
+        if (event.type === 'step-start') env.onStep?.(event.step as BuildStepName, target);
+        // The record step writes the durations of the steps before it.
+        if (event.type === 'step-end') state.durations[event.record.name] = Math.round(event.record.durationMs / 100) / 10;
+      },
     });
     return { target, ok: true, record: state.record!, boxFile: state.boxFile!, report, logDir: state.logDir };
   } catch (error) {
@@ -318,7 +311,7 @@ async function smokeStep(state: BuildState, ctx: StepContext): Promise<void> {
     ...(env.watchdog ? { watchdog: env.watchdog } : {}),
     accelerator: env.accelerator?.accelerator ?? 'tcg',
     ...(env.dockerImage ? { dockerImage: env.dockerImage } : {}),
-    timeoutOverrides: { smoke: ctx.remainingMs() },
+    timeLimitMs: ctx.remainingMs(),
     ...(env.graceMs !== undefined ? { graceMs: env.graceMs } : {}),
     onLine: (line) => env.onLine?.(line, target),
   });

@@ -32,7 +32,8 @@ export interface SmokeOptions {
   /** kvm or tcg: how libvirt runs the domain (driver kvm or qemu). */
   accelerator: 'kvm' | 'tcg';
   dockerImage?: string;
-  timeoutOverrides?: Record<string, number>;
+  /** A tighter limit than the definition's smoke limit (what is left of the build's smoke step). */
+  timeLimitMs?: number;
   graceMs?: number;
   onLine?: (line: string) => void;
 }
@@ -101,30 +102,25 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
   mkdirSync(state.project, { recursive: true });
   mkdirSync(options.logDir, { recursive: true });
   const limit = parseDuration(definition.timeouts.smoke);
-  const timed = (name: string, run: (s: SmokeState, ctx: StepContext) => Promise<void>) => async (s: SmokeState, ctx: StepContext) => {
-    const started = Date.now();
-    try {
-      await run(s, ctx);
-    } finally {
-      s.durations[name] = Math.round((Date.now() - started) / 100) / 10;
-    }
-  };
   let error: string | undefined;
   try {
     await runSteps(
       [
-        ...(options.provider === 'qemu' ? [{ name: 'smoke-libvirt', run: timed('libvirt', startLibvirt), cleanup: stopLibvirt }] : []),
-        { name: 'smoke-box-add', run: timed('box-add', addBox), cleanup: removeBox },
-        { name: 'smoke-up', run: timed('up', vagrantUp), cleanup: destroyVm },
-        { name: 'smoke-checks', run: timed('checks', runChecks) },
+        ...(options.provider === 'qemu' ? [{ name: 'libvirt', run: startLibvirt, cleanup: stopLibvirt }] : []),
+        { name: 'box-add', run: addBox, cleanup: removeBox },
+        { name: 'up', run: vagrantUp, cleanup: destroyVm },
+        { name: 'checks', run: runChecks },
       ],
       state,
       {
         signal: options.signal,
+        // The smoke stage's limit covers all of it; each part may use what is left.
         defaultTimeoutMs: limit,
-        runTimeoutMs: options.timeoutOverrides?.smoke ?? limit,
-        timeoutOverrides: options.timeoutOverrides ?? {},
+        runTimeoutMs: options.timeLimitMs ?? limit,
         cleanupTimeoutMs: 5 * 60_000,
+        onEvent: (event) => {
+          if (event.type === 'step-end') state.durations[event.record.name] = Math.round(event.record.durationMs / 100) / 10;
+        },
       },
     );
   } catch (caught) {
