@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { progressBar } from '../src/build/pipeline.ts';
 import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
 
 const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
@@ -251,6 +252,14 @@ describe('boxsmith nightly with a stand-in packer', () => {
     assert.deepEqual(report.builds.map((b: { box: string; ok: boolean }) => [b.box, b.ok]), [['standin', false]]);
     assert.deepEqual(report.published, []);
     assert.match(readFileSync(path.join(reports, json!.replace(/\.json$/, '.md')), 'utf8'), /\| standin \| qemu \| \*\*failed\*\*: smoke test/);
+  });
+});
+
+describe('download progress', () => {
+  it('is drawn as a bar with percent and MiB, or MiB alone when the size is unknown', () => {
+    assert.equal(progressBar(265 * 1048576, 662 * 1048576), '[########------------]  40%  265 of 662 MiB');
+    assert.equal(progressBar(662 * 1048576, 662 * 1048576), '[####################] 100%  662 of 662 MiB');
+    assert.equal(progressBar(5 * 1048576, undefined), '5 MiB');
   });
 });
 

@@ -186,11 +186,7 @@ async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
       cacheDir: state.env.cacheDir,
       signal: ctx.signal,
       onWarning: (message) => state.env.onLine?.(message, state.target),
-      onProgress: (progress) =>
-        state.env.onLine?.(
-          `${definition.base.iso!.file}: ${(progress.received / 1048576).toFixed(0)}${progress.total ? ` of ${(progress.total / 1048576).toFixed(0)}` : ''} MiB`,
-          state.target,
-        ),
+      onProgress: (progress) => state.env.onLine?.(`${definition.base.iso!.file} ${progressBar(progress.received, progress.total)}`, state.target),
     });
   } else {
     state.baseImage = await ensureBaseImage({
@@ -374,6 +370,15 @@ function promote(stagingDir: string, dir: string, provider: string): string {
   renameSync(path.join(stagingDir, `${provider}.box`), path.join(dir, `${provider}.box`));
   rmSync(stagingDir, { recursive: true, force: true });
   return path.join(dir, `${provider}.box`);
+}
+
+/** `[########------------]  40%  265 of 662 MiB`, or just the MiB when the size is unknown. */
+export function progressBar(received: number, total: number | undefined, width = 20): string {
+  const mib = (bytes: number) => (bytes / 1048576).toFixed(0);
+  if (!total) return `${mib(received)} MiB`;
+  const fraction = Math.min(1, received / total);
+  const filled = Math.round(fraction * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${mib(received)} of ${mib(total)} MiB`;
 }
 
 /** Rename when on the same filesystem, else copy then delete. */
