@@ -7,12 +7,12 @@ import { commandChecksums } from './checksums.ts';
 import { commandTestBox } from './smoke/command.ts';
 import { commandPublish, commandServe } from './publish/cli.ts';
 import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
-import { PROVIDERS, STAGES, type Provider } from './definitions/schema.ts';
+import { STAGES, type Provider } from './definitions/schema.ts';
 import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
 import { cacheRoot } from './inputs/iso.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
 import { REPO_ROOT, renderToDirectory } from './render/render.ts';
-import { defaultVersion, outputDirectories, packerVersionFor } from './run-settings.ts';
+import { defaultVersion, outputDirectories, packerVersionFor, parseProviderList } from './run-settings.ts';
 
 /** A failure the user can act on: printed as one message, no stack trace. */
 export class UsageError extends Error {
@@ -101,9 +101,11 @@ async function commandBuild(args: string[]): Promise<number> {
     },
   });
   if (!positionals.length) throw new UsageError(`build takes one or more box names\n${USAGE}`);
-  const providers = (values.provider ?? []).flatMap((p) => p.split(','));
-  for (const provider of providers) {
-    if (!(PROVIDERS as readonly string[]).includes(provider)) throw new UsageError(`unknown provider "${provider}" (one of ${PROVIDERS.join(', ')})`);
+  let providers: Provider[];
+  try {
+    providers = parseProviderList(values.provider);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
   const version = values.version ?? defaultVersion();
   if (!/^\d+(\.\d+){0,2}$/.test(version)) throw new UsageError(`version "${version}" is not a Vagrant box version (numbers: 1.2.3)`);
@@ -124,7 +126,7 @@ async function commandBuild(args: string[]): Promise<number> {
   const boxes = positionals.map((box) => loadDefinition(box));
   const plan = (() => {
     try {
-      return planBuilds(boxes, providers as Provider[]);
+      return planBuilds(boxes, providers);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }

@@ -15,7 +15,7 @@ import { isQemuProcess, VmProcessWatch } from '../exec/vm-watch.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
 import { ensureIso, type EnsuredIso } from '../inputs/iso.ts';
 import type { PackerVersion } from '../packer/version.ts';
-import { PACKER_SOURCES, sourceRef } from '../render/context.ts';
+import { boxProvider, sourceRef } from '../render/context.ts';
 import { REPO_ROOT, renderToDirectory } from '../render/render.ts';
 import type { AcceleratorChoice } from './accelerator.ts';
 import type { AptCache } from './apt-cache.ts';
@@ -111,10 +111,6 @@ interface BuildState {
 export function boxDirectory(boxesDir: string, target: BuildTarget, version: string): string {
   const { org, box_name } = target.loaded.definition;
   return path.join(boxesDir, org, box_name, version);
-}
-
-export function boxProvider(provider: Provider): string {
-  return PACKER_SOURCES[provider].boxProvider;
 }
 
 /** Builds one box for one provider. Never throws: the result says how it went. */

@@ -6,15 +6,16 @@ import path from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP } from 'listr2';
 import { displayPath } from '../definitions/errors.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
-import { PROVIDERS, type Provider } from '../definitions/schema.ts';
+import type { Provider } from '../definitions/schema.ts';
 import { findExecutable, toolEnvVar, toolPath } from '../exec/tools.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { chooseAccelerator, type AcceleratorChoice } from './accelerator.ts';
 import { AptCache } from './apt-cache.ts';
 import { withRunContext } from './run-context.ts';
+import { boxProvider } from '../render/context.ts';
 import { TimeLimitReached } from '../exec/errors.ts';
 import { formatDuration, parseDuration, setLongTimeout } from '../exec/timeouts.ts';
-import { boxProvider, buildTarget, type BuildEnvironment, type BuildResult, type BuildTarget } from './pipeline.ts';
+import { buildTarget, type BuildEnvironment, type BuildResult, type BuildTarget } from './pipeline.ts';
 
 /** The program that shows a hypervisor is installed, and how to say it is not. */
 const HYPERVISORS: Record<Provider, { tool: () => string; name: string }> = {
@@ -210,7 +211,6 @@ async function runWithProgress(targets: BuildTarget[], env: Omit<BuildEnvironmen
   return targets.map((target) => results.find((r) => r.target === target) ?? { target, ok: false, error: new Error('not run'), logDir: env.logRoot });
 }
 
-export { PROVIDERS };
 
 /** One line a build (and its logs where it failed), then the providers left out and why. */
 export function buildSummary(results: BuildResult[], skipped: BuildPlan['skipped']): string {

@@ -119,13 +119,14 @@ function resolveChain(boxFile: string, dir: string): ParsedFile[] {
   return chain;
 }
 
-const parsedCache = new Map<string, { mtimeText: string; parsed: ParsedFile }>();
+/** Parsed files by path, reused while their text is unchanged (list and load read each file). */
+const parsedCache = new Map<string, { text: string; parsed: ParsedFile }>();
 
 /** Parses one YAML file and checks it against the per-file schema. */
 function parseFile(file: string): ParsedFile {
   const text = readFileSync(file, 'utf8');
   const cached = parsedCache.get(file);
-  if (cached && cached.mtimeText === text) return cached.parsed;
+  if (cached && cached.text === text) return cached.parsed;
 
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
@@ -153,7 +154,7 @@ function parseFile(file: string): ParsedFile {
       }),
     );
   }
-  parsedCache.set(file, { mtimeText: text, parsed });
+  parsedCache.set(file, { text, parsed });
   return parsed;
 }
 

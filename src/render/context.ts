@@ -17,6 +17,11 @@ export const PACKER_SOURCES: Record<Provider, { sourceType: string; boxProvider:
 /** Every source in a rendered template is named `box`: `-only=qemu.box` selects a provider. */
 export const SOURCE_NAME = 'box';
 
+/** The provider name Vagrant gives boxes of this provider: libvirt, virtualbox, vmware_desktop. */
+export function boxProvider(provider: Provider): string {
+  return PACKER_SOURCES[provider].boxProvider;
+}
+
 export function sourceRef(provider: Provider): string {
   return `${PACKER_SOURCES[provider].sourceType}.${SOURCE_NAME}`;
 }

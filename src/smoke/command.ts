@@ -7,9 +7,10 @@ import { boxDirectory } from '../build/pipeline.ts';
 import { withRunContext } from '../build/run-context.ts';
 import { hypervisorInstalled } from '../build/run.ts';
 import { loadDefinition } from '../definitions/load.ts';
-import { PROVIDERS, type Provider } from '../definitions/schema.ts';
+import type { Provider } from '../definitions/schema.ts';
+import { parseProviderList } from '../run-settings.ts';
 import { cacheRoot } from '../inputs/iso.ts';
-import { PACKER_SOURCES } from '../render/context.ts';
+import { boxProvider } from '../render/context.ts';
 import { resultTable } from './report.ts';
 import { smokeTest, type SmokeResult } from './smoke.ts';
 
@@ -28,7 +29,7 @@ export function compareVersions(a: string, b: string): number {
 export function builtVersions(boxesDir: string, org: string, name: string, provider: Provider): string[] {
   const dir = path.join(boxesDir, org, name);
   if (!existsSync(dir)) return [];
-  const file = `${PACKER_SOURCES[provider].boxProvider}.box`;
+  const file = `${boxProvider(provider)}.box`;
   return readdirSync(dir)
     .filter((version) => /^\d+(\.\d+)*$/.test(version) && existsSync(path.join(dir, version, file)))
     .sort(compareVersions)
@@ -53,19 +54,19 @@ export async function commandTestBox(args: string[], dirs: TestBoxOptions): Prom
   }
   const loaded = loadDefinition(box);
   const { org, box_name } = loaded.definition;
-  const requested = (values.provider ?? []).flatMap((p) => p.split(','));
-  for (const provider of requested) {
-    if (!(PROVIDERS as readonly string[]).includes(provider)) {
-      console.error(`boxsmith: unknown provider "${provider}" (one of ${PROVIDERS.join(', ')})`);
-      return 2;
-    }
+  let requested: Provider[];
+  try {
+    requested = parseProviderList(values.provider);
+  } catch (error) {
+    console.error(`boxsmith: ${(error as Error).message}`);
+    return 2;
   }
-  const providers = (requested.length ? requested : loaded.definition.providers) as Provider[];
+  const providers = requested.length ? requested : loaded.definition.providers;
   const targets: { provider: Provider; version: string; boxFile: string }[] = [];
   for (const provider of providers) {
     const versions = values.version ? [values.version] : builtVersions(dirs.boxesDir, org, box_name, provider);
     const version = versions[0];
-    const boxFile = version && path.join(boxDirectory(dirs.boxesDir, { loaded, provider }, version), `${PACKER_SOURCES[provider].boxProvider}.box`);
+    const boxFile = version && path.join(boxDirectory(dirs.boxesDir, { loaded, provider }, version), `${boxProvider(provider)}.box`);
     if (!version || !boxFile || !existsSync(boxFile)) {
       if (requested.length) {
         console.error(`boxsmith: no ${provider} box of ${org}/${box_name}${values.version ? ` ${values.version}` : ''} in ${dirs.boxesDir}: build it first (npm run build:box -- ${box} --provider ${provider})`);

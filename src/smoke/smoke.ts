@@ -14,7 +14,7 @@ import { toolPath } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
 import { readProcStat } from '../exec/proc.ts';
 import { CommandRunner } from '../build/commands.ts';
-import { PACKER_SOURCES } from '../render/context.ts';
+import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { smokeChecks, type SmokeCheck } from './checks.ts';
 import { domainPidFile, LIBVIRT_URI, LibvirtDaemons } from './libvirt.ts';
@@ -91,7 +91,7 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
       VAGRANT_HOME: path.join(work, 'vagrant-home'),
       VAGRANT_CHECKPOINT_DISABLE: '1',
       VAGRANT_NO_COLOR: '1',
-      VAGRANT_DEFAULT_PROVIDER: PACKER_SOURCES[options.provider].boxProvider,
+      VAGRANT_DEFAULT_PROVIDER: boxProvider(options.provider),
       VAGRANT_LOG: 'warn',
     },
     boxAdded: false,
@@ -132,7 +132,7 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
     box,
     name: state.boxName,
     version: options.version,
-    provider: PACKER_SOURCES[options.provider].boxProvider,
+    provider: boxProvider(options.provider),
     passed: !error && state.checks.length > 0 && state.checks.every((c) => c.passed),
     ...(error ? { error } : {}),
     checks: state.checks,
@@ -177,7 +177,7 @@ async function addBox(state: SmokeState, ctx: StepContext): Promise<void> {
   state.boxAdded = true;
   await commands(state, ctx, 'smoke').run(
     toolPath('vagrant'),
-    ['box', 'add', '--name', state.boxName, '--provider', PACKER_SOURCES[options.provider].boxProvider,
+    ['box', 'add', '--name', state.boxName, '--provider', boxProvider(options.provider),
       '--checksum-type', 'sha256', '--checksum', options.sha256, options.boxFile],
     { env: state.env, cwd: state.project },
   );
@@ -224,7 +224,7 @@ async function vagrantUp(state: SmokeState, ctx: StepContext): Promise<void> {
   options.watchdog?.register({ type: 'libvirt', domain: state.domain, connect: LIBVIRT_URI });
   state.upStarted = true;
   let registeredPid = false;
-  await commands(state, ctx, 'smoke').run(toolPath('vagrant'), ['up', '--provider', PACKER_SOURCES[options.provider].boxProvider, '--no-provision'], {
+  await commands(state, ctx, 'smoke').run(toolPath('vagrant'), ['up', '--provider', boxProvider(options.provider), '--no-provision'], {
     env: state.env,
     cwd: state.project,
     // The domain's QEMU is libvirtd's child, not vagrant's: register it with the watchdog by pid
