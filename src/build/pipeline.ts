@@ -163,6 +163,7 @@ function runner(state: BuildState, stage: string, ctx: StepContext): CommandRunn
     ...(env.watchdog ? { watchdog: env.watchdog } : {}),
     ...(env.graceMs !== undefined ? { graceMs: env.graceMs } : {}),
     onLine: (line) => env.onLine?.(line, target),
+    // The VM's serial console (the template sends it there): its tail goes into timeout diagnostics.
     consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
   });
 }
@@ -253,7 +254,6 @@ async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
       onLine: (line) => {
         if (/Gracefully halting virtual machine|Stopping virtual machine/.test(line)) vm.disarm();
       },
-      consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
     },
   ).finally(() => vm.disarm());
   state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
