@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { progressBar } from '../src/build/pipeline.ts';
+import { displayLine } from '../src/build/run.ts';
 import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
 
 const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
@@ -252,6 +253,15 @@ describe('boxsmith nightly with a stand-in packer', () => {
     assert.deepEqual(report.builds.map((b: { box: string; ok: boolean }) => [b.box, b.ok]), [['standin', false]]);
     assert.deepEqual(report.published, []);
     assert.match(readFileSync(path.join(reports, json!.replace(/\.json$/, '.md')), 'utf8'), /\| standin \| qemu \| \*\*failed\*\*: smoke test/);
+  });
+});
+
+describe('progress lines', () => {
+  it('a redrawn progress meter shows as its last state, short', () => {
+    const meter = Array.from({ length: 300 }, (_, i) => `\u001b[KProgress: ${Math.floor(i / 3)}%`).join('');
+    assert.equal(displayLine(`${meter}\u001b[K==> default: Creating image (snapshot of base box volume).`), '==> default: Creating image (snapshot of base box volume).');
+    assert.equal(displayLine('x'.repeat(400)).length, 160);
+    assert.equal(displayLine('==> qemu.box: Waiting for SSH'), '==> qemu.box: Waiting for SSH');
   });
 });
 

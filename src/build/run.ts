@@ -186,7 +186,7 @@ async function runWithProgress(targets: BuildTarget[], env: Omit<BuildEnvironmen
           onLine: (line) => {
             if (Date.now() - lastLine < lineEveryMs) return;
             lastLine = Date.now();
-            task.output = `[${step} ${Math.round((Date.now() - started) / 1000)}s] ${line}`;
+            task.output = `[${step} ${Math.round((Date.now() - started) / 1000)}s] ${displayLine(line)}`;
           },
         }).finally(() => clearInterval(ticker));
         results.push(result);
@@ -211,6 +211,16 @@ async function runWithProgress(targets: BuildTarget[], env: Omit<BuildEnvironmen
   return targets.map((target) => results.find((r) => r.target === target) ?? { target, ok: false, error: new Error('not run'), logDir: env.logRoot });
 }
 
+
+/**
+ * A program's output line as one short line for the display: progress meters that redraw
+ * themselves (`\r`, ANSI erase codes, as vagrant's upload progress) become their last state.
+ */
+export function displayLine(line: string, width = 160): string {
+  // eslint-disable-next-line no-control-regex
+  const plain = line.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '\r').split('\r').map((part) => part.trim()).filter(Boolean).pop() ?? '';
+  return plain.length > width ? `${plain.slice(0, width - 1)}…` : plain;
+}
 
 /** One line a build (and its logs where it failed), then the providers left out and why. */
 export function buildSummary(results: BuildResult[], skipped: BuildPlan['skipped']): string {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { chooseAccelerator } from '../build/accelerator.ts';
 import { boxDirectory } from '../build/pipeline.ts';
 import { withRunContext } from '../build/run-context.ts';
-import { hypervisorInstalled } from '../build/run.ts';
+import { displayLine, hypervisorInstalled } from '../build/run.ts';
 import { loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { parseProviderList } from '../run-settings.ts';
@@ -102,7 +102,7 @@ export async function commandTestBox(args: string[], dirs: TestBoxOptions): Prom
         watchdog,
         accelerator: accelerator.accelerator,
         ...(values['docker-image'] ? { dockerImage: values['docker-image'] } : {}),
-        onLine: (line) => console.log(`  | ${line}`),
+        onLine: (line) => console.log(`  | ${displayLine(line)}`),
       });
       console.log(resultTable(result));
       results.push(result);
