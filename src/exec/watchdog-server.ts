@@ -130,6 +130,13 @@ export class WatchdogServer {
     const { runId, graceMs } = this.options;
     this.log(`tearing down run ${runId}: ${reason}`);
 
+    // VMs first, while the daemons that manage them (libvirtd, VBoxSVC) may still be running as
+    // processes of the run: once those are killed, `virsh undefine` and the like cannot work.
+    for (const target of this.registered) {
+      if (target.type === 'vm' && target.kind !== 'qemu') await this.tearDownVm(target);
+      if (target.type === 'libvirt') await this.tearDownLibvirt(target);
+    }
+
     let alive = this.collectProcesses();
     if (alive.length === 0) this.log('no process of the run is running');
     else this.log(`sending SIGTERM to ${alive.length} process(es): ${alive.map((p) => `${p.pid} (${describeCommand(p.pid, p.comm)})`).join(', ')}`);
@@ -150,10 +157,6 @@ export class WatchdogServer {
       }
     }
 
-    for (const target of this.registered) {
-      if (target.type === 'vm' && target.kind !== 'qemu') await this.tearDownVm(target);
-      if (target.type === 'libvirt') await this.tearDownLibvirt(target);
-    }
     // VM tools may have started processes of their own that carry the tag; one more sweep.
     const late = this.collectProcesses();
     for (const p of late) sendSignal(p.pid, 'SIGKILL');
