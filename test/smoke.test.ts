@@ -9,7 +9,7 @@ import { CONTAINER_GREETING, smokeChecks, type SmokeCheck } from '../src/smoke/c
 import { compareVersions } from '../src/smoke/command.ts';
 import { junitXml, resultTable } from '../src/smoke/report.ts';
 import type { SmokeResult } from '../src/smoke/smoke.ts';
-import { smokeVagrantfile } from '../src/smoke/smoke.ts';
+import { guestFrozen, smokeVagrantfile } from '../src/smoke/smoke.ts';
 import { REPO_ROOT, run, tempDir } from './helpers.ts';
 
 const KEY = readFileSync(path.join(REPO_ROOT, 'keys', 'vagrant.pub'), 'utf8');
@@ -115,6 +115,20 @@ describe('smoke checks follow the definition', () => {
     const registry = smokeChecks(loadDefinition('debian-12').definition, { provider: 'qemu', insecurePublicKey: KEY, dockerImage: 'hello-world' });
     assert.match(find(registry, /docker run/).command, /docker run --rm hello-world$/);
     assert.equal(find(registry, /docker run/).judge('Hello from Docker!\nThis message shows...', 0), true);
+  });
+});
+
+describe('a frozen guest', () => {
+  it('is told by its console: a soft lockup or a kernel panic, not an ordinary boot', () => {
+    const dir = tempDir();
+    const console = path.join(dir, 'console.log');
+    writeFileSync(console, '[    2.1] Run /init as init process\n[   33.3] systemd[1]: Started ssh.service\n');
+    assert.equal(guestFrozen(console), undefined);
+    writeFileSync(console, `${'x'.repeat(100_000)}\n[  452.640221] watchdog: BUG: soft lockup - CPU#0 stuck for 399s! [ksoftirqd/0:14]\n`);
+    assert.equal(guestFrozen(console), 'soft lockup - CPU#0 stuck for 399s');
+    writeFileSync(console, '[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs\n');
+    assert.equal(guestFrozen(console), 'Kernel panic - not syncing: VFS: Unable to mount root fs');
+    assert.equal(guestFrozen(path.join(dir, 'missing.log')), undefined);
   });
 });
 

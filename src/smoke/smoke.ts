@@ -214,35 +214,66 @@ end
 `;
 }
 
+/** What a guest kernel prints on its console when it has frozen for good. */
+const GUEST_FROZEN = /soft lockup - CPU#\d+ stuck for \d+s|Kernel panic - not syncing[^\n]*/;
+
+/** The frozen-guest line in the tail of a console log, if any. */
+export function guestFrozen(consoleLog: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(consoleLog, 'latin1').slice(-65536);
+  } catch {
+    return undefined;
+  }
+  return GUEST_FROZEN.exec(text)?.[0];
+}
+
+const UP_ATTEMPTS = 2;
+
+/**
+ * `vagrant up`, watched: a guest kernel that froze (a soft lockup, seen now and then under
+ * software emulation) ends the attempt at once instead of at vagrant's boot timeout, and the VM
+ * is destroyed and booted once more. Any other failure is the box's and is not retried.
+ */
 async function vagrantUp(state: SmokeState, ctx: StepContext): Promise<void> {
   const { options } = state;
   const prefix = state.domain.slice(0, -'default'.length);
-  writeFileSync(
-    path.join(state.project, 'Vagrantfile'),
-    smokeVagrantfile(state.boxName, prefix, path.join(options.logDir, 'console.log'), options.accelerator),
-  );
-  options.watchdog?.register({ type: 'libvirt', domain: state.domain, connect: LIBVIRT_URI });
-  state.upStarted = true;
-  let registeredPid = false;
-  await commands(state, ctx, 'smoke').run(toolPath('vagrant'), ['up', '--provider', boxProvider(options.provider), '--no-provision'], {
-    env: state.env,
-    cwd: state.project,
-    // The domain's QEMU is libvirtd's child, not vagrant's: register it with the watchdog by pid
-    // too, in case libvirtd itself is gone when the watchdog has to clean up.
-    watch: () => {
-      if (!registeredPid && options.watchdog) {
-        const pidFile = domainPidFile(state.domain);
-        const pid = pidFile ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
-        const stat = Number.isInteger(pid) ? readProcStat(pid) : null;
-        if (stat) {
-          options.watchdog.register({ type: 'vm', kind: 'qemu', pid, startTime: stat.startTime });
-          registeredPid = true;
-        }
-      }
-      return null;
-    },
-    watchIntervalMs: 2000,
-  });
+  const consoleLog = path.join(options.logDir, 'console.log');
+  writeFileSync(path.join(state.project, 'Vagrantfile'), smokeVagrantfile(state.boxName, prefix, consoleLog, options.accelerator));
+  for (let attempt = 1; ; attempt++) {
+    options.watchdog?.register({ type: 'libvirt', domain: state.domain, connect: LIBVIRT_URI });
+    state.upStarted = true;
+    let registeredPid = false;
+    let frozen: string | undefined;
+    try {
+      await commands(state, ctx, 'smoke').run(toolPath('vagrant'), ['up', '--provider', boxProvider(options.provider), '--no-provision'], {
+        env: state.env,
+        cwd: state.project,
+        watch: () => {
+          // The domain's QEMU is libvirtd's child, not vagrant's: register it with the watchdog by
+          // pid too, in case libvirtd itself is gone when the watchdog has to clean up.
+          if (!registeredPid && options.watchdog) {
+            const pidFile = domainPidFile(state.domain);
+            const pid = pidFile ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
+            const stat = Number.isInteger(pid) ? readProcStat(pid) : null;
+            if (stat) {
+              options.watchdog.register({ type: 'vm', kind: 'qemu', pid, startTime: stat.startTime });
+              registeredPid = true;
+            }
+          }
+          frozen = guestFrozen(consoleLog);
+          return frozen ? `the guest froze (console: ${frozen}; ${consoleLog})` : null;
+        },
+        watchIntervalMs: 2000,
+      });
+      return;
+    } catch (error) {
+      if (!frozen || attempt >= UP_ATTEMPTS || ctx.signal.aborted) throw error;
+      options.onLine?.(`the guest froze (${frozen}); destroying it and booting once more`);
+      await destroyVm(state, ctx);
+      renameSync(consoleLog, path.join(options.logDir, `console-attempt-${attempt}.log`));
+    }
+  }
 }
 
 async function destroyVm(state: SmokeState, ctx: StepContext): Promise<void> {
