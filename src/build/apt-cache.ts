@@ -9,6 +9,7 @@ import { StageAbortedError } from '../exec/errors.ts';
 import { runSupervised } from '../exec/supervise.ts';
 import { findExecutable } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
+import { sleep } from '../exec/proc.ts';
 
 export const DEFAULT_APT_CACHE_PORT = 3142;
 /** The build host as seen from a guest on QEMU's or VirtualBox's user-mode network. */
@@ -96,7 +97,7 @@ export class AptCache {
         await exited.catch(() => undefined);
         throw new Error(`apt-cacher-ng did not listen on 127.0.0.1:${port} within 15 s (see ${path.join(options.logDir, 'apt-cache.log')})`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
     return new AptCache(port, controller, exited);
   }

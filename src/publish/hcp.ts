@@ -15,6 +15,7 @@ import type { BoxArtifact } from './artifacts.ts';
 import { ApiResponseError, PublishError } from './errors.ts';
 import { createOrFindExisting, type HostedRegistry, type RemoteProvider, type RemoteVersionState, type UploadTarget } from './hosted.ts';
 import type { Redactor } from './secrets.ts';
+import { sleep } from '../exec/proc.ts';
 
 export const DEFAULT_HCP_API_URL = 'https://api.cloud.hashicorp.com';
 export const DEFAULT_HCP_AUTH_URL = 'https://auth.idp.hashicorp.com';
@@ -169,7 +170,7 @@ export class HcpRegistry implements HostedRegistry {
     // The box is created by an asynchronous operation: wait until it can be read.
     for (let check = 1; check <= BOX_CREATION_CHECKS; check++) {
       if ((await read()).status !== 404) return;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** (check - 1), this.options.maxPollDelayMs)));
+      await sleep(Math.min(500 * 2 ** (check - 1), this.options.maxPollDelayMs));
       this.options.signal?.throwIfAborted();
     }
     throw new PublishError(`the box ${this.options.registry}/${this.options.boxName} was created but did not become readable; check it in HCP and run the command again`);

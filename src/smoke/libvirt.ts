@@ -10,6 +10,7 @@ import { StageAbortedError } from '../exec/errors.ts';
 import { runSupervised } from '../exec/supervise.ts';
 import { findExecutable } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
+import { sleep } from '../exec/proc.ts';
 
 export const LIBVIRT_URI = 'qemu:///system';
 const SBIN_PATH = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -89,7 +90,7 @@ export class LibvirtDaemons {
       while (!(await libvirtAnswers())) {
         if (Date.now() > deadline) throw new Error(`libvirtd did not answer on ${LIBVIRT_URI} within 30 s (see ${options.logDir}/libvirtd.log)`);
         if (options.signal?.aborted) throw new StageAbortedError('libvirtd', 'interrupted');
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await sleep(250);
       }
     } catch (error) {
       await stopAll(daemons);
