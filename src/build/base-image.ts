@@ -4,11 +4,13 @@
 // the initramfs under software emulation takes minutes where the host takes seconds.
 // Cached by the hash of everything that goes into it.
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Definition } from '../definitions/schema.ts';
+import { isMountPoint, mountsBelow } from '../exec/mounts.ts';
+import { isAlive } from '../exec/proc.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import type { CommandRunner } from './commands.ts';
@@ -99,12 +101,18 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
     throw new Error(`cannot make the ${box} base image on this host; missing:\n  - ${missing.join('\n  - ')}`);
   }
 
+  removeAbandonedWork(dir);
   const work = `${dir}.work-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const rootfs = path.join(work, 'rootfs');
   const mountpoint = path.join(work, 'mnt');
   let mounted = false;
+  // Should boxsmith be killed outright, its watchdog unmounts what debootstrap and this step
+  // mounted below the work folder (freeing the loop device), then removes the folder.
+  const watchdog = runner.options.watchdog;
+  watchdog?.register({ type: 'mounts', path: work });
+  watchdog?.register({ type: 'scratch', path: work });
   try {
     await debootstrap(options, rootfs);
     const rootUuid = randomUUID();
@@ -135,9 +143,26 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
     // debootstrap mounts /proc and /sys in the target; never delete through a live mount.
     for (const sub of ['proc', 'sys', 'dev/pts', 'dev']) {
       const target = path.join(rootfs, sub);
-      if (isMountpoint(target)) await runner.run('umount', ['-l', target], { allowFailure: true, timeoutMs: 30_000 }).catch(() => undefined);
+      if (isMountPoint(target)) await runner.run('umount', ['-l', target], { allowFailure: true, timeoutMs: 30_000 }).catch(() => undefined);
     }
-    if (existsSync(work) && !isMountpoint(mountpoint)) rmSync(work, { recursive: true, force: true });
+    if (existsSync(work) && mountsBelow(work).length === 0) rmSync(work, { recursive: true, force: true });
+    if (!existsSync(work)) {
+      watchdog?.unregister({ type: 'scratch', path: work });
+      watchdog?.unregister({ type: 'mounts', path: work });
+    }
+  }
+}
+
+/** Work folders of base images whose maker died (`<dir>.work-<pid>`, that pid gone), with nothing mounted below. */
+function removeAbandonedWork(dir: string): void {
+  const parent = path.dirname(dir);
+  const prefix = `${path.basename(dir)}.work-`;
+  if (!existsSync(parent)) return;
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    const abandoned = path.join(parent, name);
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid) && mountsBelow(abandoned).length === 0) rmSync(abandoned, { recursive: true, force: true });
   }
 }
 
@@ -236,11 +261,4 @@ async function makeDisk(options: BaseImageOptions, rootfs: string, raw: string, 
     '-d', rootfs,
     raw, `${partitionKiB}k`,
   ]);
-}
-
-function isMountpoint(dir: string): boolean {
-  if (!existsSync(dir)) return false;
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
-  const resolved = path.resolve(dir);
-  return mounts.split('\n').some((line) => line.split(' ')[4] === resolved);
 }

@@ -169,11 +169,15 @@ function runner(state: BuildState, stage: string, ctx: StepContext): CommandRunn
 }
 
 async function renderStep(state: BuildState): Promise<void> {
+  // Packer's VM disks live here: if boxsmith is killed outright, its watchdog removes them.
+  if (!state.env.keepWork) state.env.watchdog?.register({ type: 'scratch', path: state.workDir });
   renderToDirectory(state.target.loaded.box, state.templateDir, { packer: state.env.packer, definitionsDir: path.dirname(state.target.loaded.files[0]!) });
 }
 
 async function removeWorkDir(state: BuildState): Promise<void> {
-  if (!state.env.keepWork) rmSync(state.workDir, { recursive: true, force: true });
+  if (state.env.keepWork) return;
+  rmSync(state.workDir, { recursive: true, force: true });
+  state.env.watchdog?.unregister({ type: 'scratch', path: state.workDir });
 }
 
 async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -278,6 +282,7 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   const dir = boxDirectory(env.boxesDir, target, env.version);
   state.stagingDir = path.join(dir, `.staging-${provider}-${env.runId}`);
   mkdirSync(state.stagingDir, { recursive: true });
+  if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.stagingDir });
   state.stagedBox = path.join(state.stagingDir, `${provider}.box`);
   moveFile(artifact, state.stagedBox);
   if ((await hashFile(state.stagedBox, 'sha256')).hex !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
@@ -287,7 +292,9 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
 
 /** A box that did not make it into place goes (kept with --keep-work, to look at). */
 async function removeStaging(state: BuildState): Promise<void> {
-  if (state.stagingDir && !state.env.keepWork) rmSync(state.stagingDir, { recursive: true, force: true });
+  if (!state.stagingDir || state.env.keepWork) return;
+  rmSync(state.stagingDir, { recursive: true, force: true });
+  state.env.watchdog?.unregister({ type: 'scratch', path: state.stagingDir });
 }
 
 async function smokeStep(state: BuildState, ctx: StepContext): Promise<void> {

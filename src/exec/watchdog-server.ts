@@ -5,7 +5,7 @@
 // SIGKILL), then registered VirtualBox/VMware/libvirt VMs through their own
 // tools. Every action goes to watchdog.log in the run's log folder.
 
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -22,6 +22,7 @@ import {
   snapshotProcesses,
   type ProcInfo,
 } from './proc.ts';
+import { mountsBelow } from './mounts.ts';
 import { formatDuration } from './timeouts.ts';
 import { findExecutable, toolPath } from './tools.ts';
 import { WATCHDOG_LOG_NAME, parseWatchdogMessage, watchdogTargetKey, type WatchdogTarget } from './watchdog.ts';
@@ -170,8 +171,37 @@ export class WatchdogServer {
       this.log(`could not kill (uninterruptible sleep?): ${survivors.map((p) => `${p.pid} (${p.comm}, state ${p.state})`).join(', ')}`);
       return false;
     }
-    this.log(`teardown of run ${runId} complete: no process of the run is left`);
-    return true;
+    // With no process left to hold them: the run's mounts (a loop mount frees its loop device as
+    // it goes), then its scratch folders, never through a mount that is still there.
+    let clean = true;
+    for (const target of this.registered) {
+      if (target.type === 'mounts') clean = (await this.unmountBelow(target.path)) && clean;
+    }
+    for (const target of this.registered) {
+      if (target.type !== 'scratch' || !existsSync(target.path)) continue;
+      const mounted = mountsBelow(target.path);
+      if (mounted.length > 0) {
+        this.log(`kept ${target.path}: still mounted below it: ${mounted.join(', ')}`);
+        clean = false;
+        continue;
+      }
+      try {
+        rmSync(target.path, { recursive: true, force: true });
+        this.log(`removed the run's scratch folder ${target.path}`);
+      } catch (error) {
+        this.log(`could not remove ${target.path}: ${(error as Error).message}`);
+        clean = false;
+      }
+    }
+    this.log(`teardown of run ${runId} complete: no process of the run is left${clean ? '' : ' (see above for what could not be cleaned)'}`);
+    return clean;
+  }
+
+  private async unmountBelow(dir: string): Promise<boolean> {
+    for (const point of mountsBelow(dir)) await this.runTool('umount', ['-l', point], `mount ${point}`);
+    const left = mountsBelow(dir);
+    if (left.length > 0) this.log(`still mounted below ${dir}: ${left.join(', ')}`);
+    return left.length === 0;
   }
 
   private cgroups(): TaskCgroup[] {

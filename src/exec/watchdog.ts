@@ -13,6 +13,8 @@
 //   {"register":"vm","kind":"vmware","vmx":S}       vmrun stop S hard; vmrun deleteVM S
 //   {"register":"libvirt","domain":S}               virsh destroy S; virsh undefine S --remove-all-storage
 //   {"register":"cgroup","path":S}                  a cgroup whose members to kill
+//   {"register":"mounts","path":S}                  after the kill: unmount everything mounted at or below S
+//   {"register":"scratch","path":S}                 after the kill and unmounts: remove S (boxsmith's own work folder)
 //   {"unregister":...same fields...}
 //   {"goodbye":true}                                the run ended normally; exit without killing
 // "pid" and "vm/qemu" may carry "startTime", "pgid" "leaderStartTime" (clock
@@ -36,7 +38,9 @@ export type WatchdogTarget =
   | { type: 'vm'; kind: 'virtualbox'; name: string }
   | { type: 'vm'; kind: 'vmware'; vmx: string }
   | { type: 'libvirt'; domain: string; connect?: string }
-  | { type: 'cgroup'; path: string };
+  | { type: 'cgroup'; path: string }
+  | { type: 'mounts'; path: string }
+  | { type: 'scratch'; path: string };
 
 export type WatchdogCommand = { action: 'register' | 'unregister'; target: WatchdogTarget } | { action: 'goodbye' };
 
@@ -77,7 +81,11 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
       if (!isPositiveInt(fields.pid)) throw bad('"pid" must be a process id > 1');
       return { action, target: startTime === undefined ? { type, pid: fields.pid } : { type, pid: fields.pid, startTime } };
     case 'cgroup':
+    case 'mounts':
+    case 'scratch':
       if (!isNonEmptyString(fields.path) || !fields.path.startsWith('/')) throw bad('"path" must be an absolute path');
+      // Never a folder as wide as / or a top-level one: these targets unmount and delete below it.
+      if (type !== 'cgroup' && fields.path.split('/').filter(Boolean).length < 2) throw bad('"path" is too close to / to clean up below');
       return { action, target: { type, path: fields.path } };
     case 'libvirt':
       if (!isNonEmptyString(fields.domain)) throw bad('"domain" must be a non-empty string');
@@ -97,7 +105,7 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
           throw bad(`unknown VM kind ${JSON.stringify(fields.kind)} (expected qemu, virtualbox or vmware)`);
       }
     default:
-      throw bad('unknown target type (expected pgid, pid, vm, libvirt or cgroup)');
+      throw bad('unknown target type (expected pgid, pid, vm, libvirt, cgroup, mounts or scratch)');
   }
 }
 
@@ -109,7 +117,9 @@ export function watchdogTargetKey(target: WatchdogTarget): string {
     case 'pid':
       return `pid:${target.pid}`;
     case 'cgroup':
-      return `cgroup:${target.path}`;
+    case 'mounts':
+    case 'scratch':
+      return `${target.type}:${target.path}`;
     case 'libvirt':
       return `libvirt:${target.connect ?? ''}:${target.domain}`;
     case 'vm':

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { mountsBelow } from '../../src/exec/mounts.ts';
 import { isAlive } from '../../src/exec/proc.ts';
 import { newRunId } from '../../src/exec/run-id.ts';
 import { Watchdog, encodeWatchdogMessage, parseWatchdogMessage, watchdogTargetKey } from '../../src/exec/watchdog.ts';
@@ -21,6 +22,8 @@ describe('watchdog protocol', () => {
       { type: 'vm', kind: 'vmware', vmx: '/vms/box.vmx' },
       { type: 'libvirt', domain: 'boxsmith-debian', connect: 'qemu:///system' },
       { type: 'cgroup', path: '/sys/fs/cgroup/boxsmith-x' },
+      { type: 'mounts', path: '/var/cache/boxsmith/base-images/x.work-12' },
+      { type: 'scratch', path: '/srv/boxsmith/work/debian-12-qemu-run' },
     ] as const;
     for (const target of targets) {
       for (const action of ['register', 'unregister'] as const) {
@@ -41,6 +44,8 @@ describe('watchdog protocol', () => {
     assert.throws(() => parseWatchdogMessage('{"register":"vm","kind":"hyperv","name":"x"}'), /unknown VM kind "hyperv"/);
     assert.throws(() => parseWatchdogMessage('{"register":"cgroup","path":"relative"}'), /absolute path/);
     assert.throws(() => parseWatchdogMessage('{"register":"disk","path":"/x"}'), /unknown target type/);
+    assert.throws(() => parseWatchdogMessage('{"register":"scratch","path":"/"}'), /too close to \//);
+    assert.throws(() => parseWatchdogMessage('{"register":"mounts","path":"/home"}'), /too close to \//);
   });
 });
 
@@ -81,6 +86,32 @@ describe('WatchdogServer', () => {
     assert.equal(await server.teardown('test'), true);
     assert.equal(isAlive(other.pid as number), true);
     other.kill('SIGKILL');
+  });
+
+  it('after the kill, unmounts what is mounted below a registered folder (a real loop mount and tmpfs), then removes the scratch folder', { skip: process.getuid?.() !== 0 ? 'mounting needs root' : false }, async () => {
+    const work = join(dir.path, 'base.work-1');
+    const image = join(dir.path, 'disk.img');
+    mkdirSync(join(work, 'mnt'), { recursive: true });
+    mkdirSync(join(work, 'rootfs', 'proc'), { recursive: true });
+    execFileSync('truncate', ['-s', '8M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image]);
+    execFileSync('mount', ['-o', 'loop', image, join(work, 'mnt')]);
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(work, 'rootfs', 'proc')]);
+    const loopDevices = () => execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).trim();
+    assert.notEqual(loopDevices(), '', 'the loop mount holds a loop device');
+    const holder = spawn('sleep', ['100000'], { stdio: 'ignore', detached: true, cwd: join(work, 'mnt') });
+    tracker.track(holder.pid as number);
+    const server = new WatchdogServer({ runId: newRunId(), logDir: dir.path, graceMs: 200 });
+    server.handleLine(encodeWatchdogMessage('register', { type: 'pid', pid: holder.pid as number }));
+    server.handleLine(encodeWatchdogMessage('register', { type: 'mounts', path: work }));
+    server.handleLine(encodeWatchdogMessage('register', { type: 'scratch', path: work }));
+    assert.equal(await server.teardown('test'), true);
+    assert.equal(isAlive(holder.pid as number), false);
+    assert.deepEqual(mountsBelow(work), []);
+    assert.equal(existsSync(work), false);
+    assert.ok(await pollUntil(() => loopDevices() === '', 5000), `loop device still attached: ${loopDevices()}`);
+    const log = readFileSync(join(dir.path, 'watchdog.log'), 'utf8');
+    assert.match(log, new RegExp(`removed the run's scratch folder ${work}`));
   });
 });
 
