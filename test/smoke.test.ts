@@ -167,10 +167,11 @@ describe('smoke results', () => {
   });
 
   it('the smoke Vagrantfile names the box and sets no CPUs or memory (the box must), and ruby accepts it', () => {
-    const text = smokeVagrantfile('phusion/debian-12-amd64', 'boxsmith-x-', '/tmp/console.log', 'tcg');
+    const text = smokeVagrantfile('phusion/debian-12-amd64', 'boxsmith-x-', 'boxsmith-x', '/tmp/console.log', 'tcg');
     assert.doesNotMatch(text, /\.cpus|\.memory/);
     assert.match(text, /lv\.driver = "qemu"/);
-    assert.doesNotMatch(smokeVagrantfile('p/b', 'x-', '/tmp/c', 'kvm'), /lv\.driver/);
+    assert.match(text, /lv\.storage_pool_name = "boxsmith-x"/);
+    assert.doesNotMatch(smokeVagrantfile('p/b', 'x-', 'x', '/tmp/c', 'kvm'), /lv\.driver/);
     const file = path.join(tempDir(), 'Vagrantfile');
     writeFileSync(file, text);
     assert.equal(run('ruby', ['-c', file]).status, 0);

@@ -137,6 +137,12 @@ export class WatchdogServer {
       if (target.type === 'vm' && target.kind !== 'qemu') await this.tearDownVm(target);
       if (target.type === 'libvirt') await this.tearDownLibvirt(target);
     }
+    // A run's storage pool holds its domains' disks: after them.
+    for (const target of this.registered) {
+      if (target.type === 'libvirt-pool') {
+        await this.runTool('virsh', [...(target.connect ? ['-c', target.connect] : []), 'pool-destroy', target.pool], `libvirt pool "${target.pool}"`);
+      }
+    }
 
     let alive = this.collectProcesses();
     if (alive.length === 0) this.log('no process of the run is running');

@@ -12,6 +12,7 @@
 //   {"register":"vm","kind":"virtualbox","name":S}  VBoxManage controlvm S poweroff; unregistervm S --delete
 //   {"register":"vm","kind":"vmware","vmx":S}       vmrun stop S hard; vmrun deleteVM S
 //   {"register":"libvirt","domain":S}               virsh destroy S; virsh undefine S --remove-all-storage
+//   {"register":"libvirt-pool","pool":S}            virsh pool-destroy S (a transient pool, after the domains)
 //   {"register":"cgroup","path":S}                  a cgroup whose members to kill
 //   {"register":"mounts","path":S}                  after the kill: unmount everything mounted at or below S
 //   {"register":"scratch","path":S}                 after the kill and unmounts: remove S (boxsmith's own work folder)
@@ -38,6 +39,7 @@ export type WatchdogTarget =
   | { type: 'vm'; kind: 'virtualbox'; name: string }
   | { type: 'vm'; kind: 'vmware'; vmx: string }
   | { type: 'libvirt'; domain: string; connect?: string }
+  | { type: 'libvirt-pool'; pool: string; connect?: string }
   | { type: 'cgroup'; path: string }
   | { type: 'mounts'; path: string }
   | { type: 'scratch'; path: string };
@@ -90,6 +92,9 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
     case 'libvirt':
       if (!isNonEmptyString(fields.domain)) throw bad('"domain" must be a non-empty string');
       return { action, target: isNonEmptyString(fields.connect) ? { type, domain: fields.domain, connect: fields.connect } : { type, domain: fields.domain } };
+    case 'libvirt-pool':
+      if (!isNonEmptyString(fields.pool)) throw bad('"pool" must be a non-empty string');
+      return { action, target: isNonEmptyString(fields.connect) ? { type, pool: fields.pool, connect: fields.connect } : { type, pool: fields.pool } };
     case 'vm':
       switch (fields.kind) {
         case 'qemu':
@@ -105,7 +110,7 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
           throw bad(`unknown VM kind ${JSON.stringify(fields.kind)} (expected qemu, virtualbox or vmware)`);
       }
     default:
-      throw bad('unknown target type (expected pgid, pid, vm, libvirt, cgroup, mounts or scratch)');
+      throw bad('unknown target type (expected pgid, pid, vm, libvirt, libvirt-pool, cgroup, mounts or scratch)');
   }
 }
 
@@ -122,6 +127,8 @@ export function watchdogTargetKey(target: WatchdogTarget): string {
       return `${target.type}:${target.path}`;
     case 'libvirt':
       return `libvirt:${target.connect ?? ''}:${target.domain}`;
+    case 'libvirt-pool':
+      return `libvirt-pool:${target.connect ?? ''}:${target.pool}`;
     case 'vm':
       return target.kind === 'qemu' ? `vm:qemu:${target.pid}` : target.kind === 'virtualbox' ? `vm:virtualbox:${target.name}` : `vm:vmware:${target.vmx}`;
   }

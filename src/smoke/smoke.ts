@@ -2,7 +2,7 @@
 // `vagrant up` boots it with a Vagrantfile that names the box and nothing else of the spec, the
 // checks from the definition run over SSH, then the VM, the box and everything made for them are
 // removed, whether the checks passed, failed or were interrupted (each a step with a cleanup).
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LoadedDefinition } from '../definitions/load.ts';
@@ -67,6 +67,10 @@ interface SmokeState {
   vagrantHome: string;
   project: string;
   domain: string;
+  /** The run's own transient storage pool: its box image and disks, apart from other runs'. */
+  pool: string;
+  poolDir: string;
+  poolCreated: boolean;
   boxName: string;
   env: Record<string, string>;
   daemons?: LibvirtDaemons;
@@ -80,12 +84,19 @@ interface SmokeState {
 export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
   const { definition, box } = options.loaded;
   const work = mkdtempSync(path.join(tmpdir(), `boxsmith-smoke-${box}-`));
+  // A copy of the box is in here: if boxsmith is killed outright, its watchdog removes it.
+  options.watchdog?.register({ type: 'scratch', path: work });
+  // libvirt's QEMU runs as its own user and must reach the disks in the pool below.
+  chmodSync(work, 0o711);
   const id = path.basename(work).replace(/[^a-zA-Z0-9-]/g, '').slice(-12);
   const state: SmokeState = {
     options,
     vagrantHome: path.join(work, 'vagrant-home'),
     project: path.join(work, 'project'),
     domain: `boxsmith-${id}-default`,
+    pool: `boxsmith-${id}`,
+    poolDir: path.join(work, 'pool'),
+    poolCreated: false,
     boxName: `${definition.org}/${definition.box_name}`,
     env: {
       VAGRANT_HOME: path.join(work, 'vagrant-home'),
@@ -127,6 +138,7 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
     error = caught instanceof Error ? caught.message : String(caught);
   } finally {
     rmSync(work, { recursive: true, force: true });
+    options.watchdog?.unregister({ type: 'scratch', path: work });
   }
   const result: SmokeResult = {
     box,
@@ -165,9 +177,18 @@ async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> 
     ...(state.options.watchdog ? { watchdog: state.options.watchdog } : {}),
   });
   state.options.onLine?.(state.daemons.started ? 'started virtlogd and libvirtd' : 'using the libvirtd already running');
+  mkdirSync(state.poolDir, { mode: 0o711 });
+  state.options.watchdog?.register({ type: 'libvirt-pool', pool: state.pool, connect: LIBVIRT_URI });
+  await commands(state, ctx, 'smoke').run('virsh', ['-c', LIBVIRT_URI, 'pool-create-as', state.pool, 'dir', '--target', state.poolDir]);
+  state.poolCreated = true;
 }
 
-async function stopLibvirt(state: SmokeState): Promise<void> {
+async function stopLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
+  if (state.poolCreated) {
+    // Transient: destroying it is all; its files go with the smoke test's folder.
+    await commands(state, ctx, 'smoke-cleanup').run('virsh', ['-c', LIBVIRT_URI, 'pool-destroy', state.pool], { allowFailure: true });
+  }
+  state.options.watchdog?.unregister({ type: 'libvirt-pool', pool: state.pool, connect: LIBVIRT_URI });
   const removed = (await state.daemons?.stop()) ?? [];
   if (removed.length) state.options.onLine?.(`removed ${removed.join(', ')}`);
 }
@@ -193,7 +214,7 @@ async function removeBox(state: SmokeState, ctx: StepContext): Promise<void> {
 }
 
 /** A Vagrantfile as a user writes one: the box's name; the spec's settings come from the box. */
-export function smokeVagrantfile(boxName: string, domainPrefix: string, consoleLog: string, accelerator: 'kvm' | 'tcg'): string {
+export function smokeVagrantfile(boxName: string, domainPrefix: string, storagePool: string, consoleLog: string, accelerator: 'kvm' | 'tcg'): string {
   return `# Written by boxsmith's smoke test: the box as a user gets it. CPUs and memory are not set here,
 # so the box's own Vagrantfile must give them.
 Vagrant.configure("2") do |config|
@@ -206,6 +227,7 @@ Vagrant.configure("2") do |config|
 
   config.vm.provider :libvirt do |lv|
     lv.default_prefix = ${JSON.stringify(domainPrefix)}
+    lv.storage_pool_name = ${JSON.stringify(storagePool)}
     lv.graphics_type = "none"
     lv.video_type = "none"
     lv.serial :type => "file", :source => { :path => ${JSON.stringify(consoleLog)} }
@@ -239,7 +261,7 @@ async function vagrantUp(state: SmokeState, ctx: StepContext): Promise<void> {
   const { options } = state;
   const prefix = state.domain.slice(0, -'default'.length);
   const consoleLog = path.join(options.logDir, 'console.log');
-  writeFileSync(path.join(state.project, 'Vagrantfile'), smokeVagrantfile(state.boxName, prefix, consoleLog, options.accelerator));
+  writeFileSync(path.join(state.project, 'Vagrantfile'), smokeVagrantfile(state.boxName, prefix, state.pool, consoleLog, options.accelerator));
   for (let attempt = 1; ; attempt++) {
     options.watchdog?.register({ type: 'libvirt', domain: state.domain, connect: LIBVIRT_URI });
     state.upStarted = true;

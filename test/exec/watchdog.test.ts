@@ -21,6 +21,7 @@ describe('watchdog protocol', () => {
       { type: 'vm', kind: 'virtualbox', name: 'boxsmith-ubuntu' },
       { type: 'vm', kind: 'vmware', vmx: '/vms/box.vmx' },
       { type: 'libvirt', domain: 'boxsmith-debian', connect: 'qemu:///system' },
+      { type: 'libvirt-pool', pool: 'boxsmith-x1', connect: 'qemu:///system' },
       { type: 'cgroup', path: '/sys/fs/cgroup/boxsmith-x' },
       { type: 'mounts', path: '/var/cache/boxsmith/base-images/x.work-12' },
       { type: 'scratch', path: '/srv/boxsmith/work/debian-12-qemu-run' },
