@@ -152,7 +152,9 @@ export async function smokeTest(options: SmokeOptions): Promise<SmokeResult> {
     tested_at: new Date().toISOString(),
     vagrant_version: await vagrantVersion(),
   };
-  writeResults(result, path.dirname(options.boxFile), options.logDir);
+  // Results describe the box only when its checks ran: a host failure before them (libvirtd gone,
+  // an interrupt) says nothing about the box and must not replace what it was last tested with.
+  writeResults(result, result.checks.length > 0 ? [path.dirname(options.boxFile), options.logDir] : [options.logDir]);
   return result;
 }
 
@@ -364,11 +366,11 @@ async function vagrantVersion(): Promise<string> {
   return result.stdout.trim() || 'unknown';
 }
 
-/** `<provider>.smoke.json` and `.smoke.xml` (JUnit) beside the box, copies in the log folder. */
-function writeResults(result: SmokeResult, boxDir: string, logDir: string): void {
+/** `<provider>.smoke.json` and `.smoke.xml` (JUnit) into each folder (beside the box, the log folder). */
+function writeResults(result: SmokeResult, dirs: string[]): void {
   const json = `${JSON.stringify(result, null, 2)}\n`;
   const xml = junitXml(result);
-  for (const dir of [boxDir, logDir]) {
+  for (const dir of dirs) {
     mkdirSync(dir, { recursive: true });
     for (const [name, content] of [[`${result.provider}.smoke.json`, json], [`${result.provider}.smoke.xml`, xml]] as const) {
       writeFileSync(path.join(dir, `${name}.partial`), content);

@@ -1,16 +1,25 @@
-// The whole chain, for real, on QEMU: build the debian-12 box (debootstrap base image, Packer,
-// smoke test under vagrant-libvirt), then show that a box breaking one check fails exactly that
-// check and that an interrupted smoke test leaves nothing behind. It needs root, loop devices,
-// QEMU, vagrant-libvirt and Debian's archive; where the host lacks any of them it says so loudly
-// and skips (BOXSMITH_E2E=1 makes that a failure, BOXSMITH_E2E=0 skips on purpose).
+// The whole chain, for real, on QEMU, with the faults that kill builds in real life: boxsmith
+// SIGKILLed while it makes the base image and while Packer's VM runs, then the build that must
+// succeed after them with no manual clean-up (debootstrap base image, Packer, smoke test under
+// vagrant-libvirt), a second build of the same box queued behind it; then, on that one box,
+// boxsmith SIGKILLed during `vagrant up`, libvirtd dying mid-smoke, Ctrl-C, and two smoke tests
+// at once (one breaking a check, one passing). After every fault nothing of the run is left within
+// 10 s and the box is byte-for-byte as built. One box is built and every case shares it.
+// It needs root, loop devices, QEMU, vagrant-libvirt and Debian's archive; where the host lacks
+// any of them it says so loudly and skips (BOXSMITH_E2E=1 makes that a failure, BOXSMITH_E2E=0
+// skips on purpose).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { baseImagePrerequisites } from '../../src/build/base-image.ts';
+import { mountsBelow } from '../../src/exec/mounts.ts';
+import { listPids, readProcStat, describeCommand } from '../../src/exec/proc.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
+import { cacheRoot } from '../../src/inputs/cache.ts';
+import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type HostSnapshot } from '../faults/leftovers.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
 
 const SBIN = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -42,22 +51,25 @@ async function whyNot(): Promise<string | undefined> {
 
 const reason = await whyNot();
 if (reason) {
-  const banner = `\n${'!'.repeat(78)}\n!! END-TO-END CHAIN SKIPPED: ${reason}\n!! The real build, smoke test and clean-up on QEMU did NOT run on this host.\n${'!'.repeat(78)}\n`;
+  const banner = `\n${'!'.repeat(78)}\n!! END-TO-END CHAIN SKIPPED: ${reason}\n!! The real build, smoke test, fault cases and clean-up on QEMU did NOT run on this host.\n${'!'.repeat(78)}\n`;
   process.stderr.write(banner);
   process.stdout.write(banner);
   if (process.env.BOXSMITH_E2E === '1') throw new Error(`BOXSMITH_E2E=1 but the chain cannot run here: ${reason}`);
 }
 
 const root = tempDir('boxsmith-e2e-');
+const logsDir = path.join(root, 'logs');
 const env = {
   ...process.env,
   BOXSMITH_BOXES: path.join(root, 'boxes'),
   BOXSMITH_WORK: path.join(root, 'work'),
-  BOXSMITH_LOGS: path.join(root, 'logs'),
+  BOXSMITH_LOGS: logsDir,
   CI: 'true',
 };
 const VERSION = '1.0.0';
 const boxDir = path.join(root, 'boxes', 'phusion', 'debian-12-amd64', VERSION);
+/** What may hold a run's mounts, loop devices and scratch files. */
+const folders = [root, path.join(cacheRoot(), 'base-images')];
 
 function boxsmith(args: string[], extra: Record<string, string> = {}) {
   const started = Date.now();
@@ -65,20 +77,112 @@ function boxsmith(args: string[], extra: Record<string, string> = {}) {
   return { ...result, seconds: Math.round((Date.now() - started) / 1000) };
 }
 
-/** What of a smoke test could be left behind: daemons, VMs, libvirt domains, volumes, networks. */
-function leftovers(): string[] {
-  const processes = run('ps', ['-eo', 'args']).stdout.split('\n').filter((line) => /^(\S*\/)?(libvirtd|virtlogd|dnsmasq|qemu-system-x86_64)\b/.test(line) && !line.includes('box.img'));
-  const domains = existsSync('/etc/libvirt/qemu') ? readdirSync('/etc/libvirt/qemu').filter((f) => f.startsWith('boxsmith-')) : [];
-  const volumes = existsSync('/var/lib/libvirt/images') ? readdirSync('/var/lib/libvirt/images').filter((f) => f.includes('debian-12-amd64')) : [];
-  const networks = existsSync('/etc/libvirt/qemu/networks') ? readdirSync('/etc/libvirt/qemu/networks').filter((f) => f.startsWith('vagrant-libvirt')) : [];
-  return [...processes, ...domains.map((d) => `domain ${d}`), ...volumes.map((v) => `volume ${v}`), ...networks.map((n) => `network ${n}`)];
+/** A boxsmith run in the background, its output collected, to be faulted while it works. */
+class Running {
+  readonly child: ChildProcess;
+  output = '';
+  done = false;
+  readonly exited: Promise<number | null>;
+  readonly started = Date.now();
+
+  constructor(args: string[], extra: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (chunk) => (this.output += chunk));
+    this.child.stderr!.on('data', (chunk) => (this.output += chunk));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        this.done = true;
+        resolve(code ?? (signal ? -1 : null));
+      }),
+    );
+  }
+
+  get seconds(): number {
+    return Math.round((Date.now() - this.started) / 1000);
+  }
+
+  /** Waits until `condition` holds; fails with the run's output if it exits first or 20 minutes pass. */
+  async until(what: string, condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 20 * 60_000;
+    while (!condition()) {
+      assert.ok(!this.done, `the run ended before ${what}:\n${this.output.slice(-4000)}`);
+      assert.ok(Date.now() < deadline, `no ${what} within 20 minutes:\n${this.output.slice(-4000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
-describe('the real chain on QEMU (debian-12)', { skip: reason ?? false }, () => {
-  it('npm run build:box debian-12 builds, smoke-tests and puts the box in place', () => {
-    const result = boxsmith(['build', 'debian-12', '--version', VERSION]);
-    process.stdout.write(`build:box debian-12 took ${result.seconds} s\n${result.stdout}\n`);
-    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+/** Processes whose command line matches, other than this test's own. */
+function processesMatching(pattern: RegExp): number[] {
+  return listPids().filter((pid) => pid !== process.pid && pattern.test(describeCommand(pid, readProcStat(pid)?.comm ?? '')));
+}
+
+/** Nothing of the runs in the logs folder (or of the programs boxsmith starts) left within 10 s. */
+async function assertNothingLeft(before: HostSnapshot, context: string): Promise<void> {
+  const left = await waitUntilClean(before, { runIds: runIdsIn(logsDir), folders, withinMs: 10_000 });
+  assert.deepEqual(left, [], `left behind after ${context}`);
+}
+
+/** The box as built: the box, its checksum and record (a smoke test's results are its own). */
+function builtBox(): Record<string, string> {
+  const all = snapshotFolder(boxDir);
+  return Object.fromEntries(Object.entries(all).filter(([name]) => !/\.smoke\.(json|xml)$/.test(name)));
+}
+
+/** A copy of the definitions with `extra` appended to debian-12.yaml. */
+function definitionsWith(extra: string): string {
+  const definitions = path.join(tempDir(), 'definitions');
+  cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
+  writeFileSync(path.join(definitions, 'debian-12.yaml'), `${readFileSync(path.join(definitions, 'debian-12.yaml'), 'utf8')}${extra}`);
+  return definitions;
+}
+
+describe('the real chain on QEMU (debian-12), and the faults that kill builds', { skip: reason ?? false }, () => {
+  let asBuilt: Record<string, string> | undefined;
+  let smokeAsTested: Record<string, string> | undefined;
+
+  it('fault: boxsmith SIGKILLed while it makes the base image (debootstrap mounts held): no process, mount or loop device left within 10 s', async () => {
+    // A base image nobody has cached (the user's password is part of its key), so debootstrap runs.
+    const definitions = definitionsWith('vagrant_user:\n  password: fault-base-image\n');
+    const before = snapshotHost({ folders });
+    const build = new Running(['build', 'debian-12', '--version', '0.0.1'], { BOXSMITH_DEFINITIONS: definitions });
+    const baseImages = path.join(cacheRoot(), 'base-images');
+    await build.until('a mount below the base image work folder', () => mountsBelow(baseImages).length > 0);
+    const held = mountsBelow(baseImages);
+    build.child.kill('SIGKILL');
+    await build.exited;
+    process.stdout.write(`SIGKILL after ${build.seconds} s with ${held.join(', ')} mounted\n`);
+    await assertNothingLeft(before, 'a SIGKILL during the base image');
+    const abandoned = run('sh', ['-c', `ls -d ${baseImages}/*.work-${build.child.pid} 2>/dev/null || true`]).stdout.trim();
+    assert.equal(abandoned, '', 'the watchdog removes the killed run\'s base image work folder');
+  });
+
+  it('fault: boxsmith SIGKILLed during the Packer build (QEMU running): no process, VM or work folder left within 10 s', async () => {
+    const before = snapshotHost({ folders });
+    const build = new Running(['build', 'debian-12', '--version', VERSION]);
+    const vms = () => processesMatching(new RegExp(`qemu-system-x86_64 .*${path.join(root, 'work').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    await build.until('the build VM', () => vms().length > 0);
+    build.child.kill('SIGKILL');
+    await build.exited;
+    process.stdout.write(`SIGKILL after ${build.seconds} s with QEMU ${vms().join(', ')} running\n`);
+    await assertNothingLeft(before, 'a SIGKILL during the Packer build');
+    assert.deepEqual(run('sh', ['-c', `ls ${path.join(root, 'work')} 2>/dev/null || true`]).stdout.trim(), '', 'the killed build\'s work folder (the VM disk) is removed');
+    assert.equal(existsSync(path.join(boxDir, 'libvirt.box')), false);
+  });
+
+  it('npm run build:box debian-12 then builds, smoke-tests and puts the box in place, with no manual clean-up; a second build of it meanwhile waits its turn', async () => {
+    const before = snapshotHost({ folders });
+    const build = new Running(['build', 'debian-12', '--version', VERSION]);
+    // While it runs, the same box and provider again: it must wait for the first, not collide.
+    await build.until('the build stage', () => /\bbuild\b.*(packer|Packer)|qemu\.box:/.test(build.output) || processesMatching(/packer build/).length > 0);
+    const second = new Running(['build', 'debian-12', '--version', '1.0.1']);
+    await second.until('the second build saying it waits', () => /waiting for/i.test(second.output));
+    process.stdout.write(`second build: ${second.output.split('\n').find((line) => /waiting for/i.test(line))}\n`);
+    second.child.kill('SIGINT');
+    assert.equal(await second.exited, 130, second.output);
+    const status = await build.exited;
+    process.stdout.write(`build:box debian-12 took ${build.seconds} s\n${build.output}\n`);
+    assert.equal(status, 0, build.output);
     const record = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.json'), 'utf8'));
     const smoke = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.smoke.json'), 'utf8'));
     process.stdout.write(`seconds per stage: ${JSON.stringify(record.durations_s)}; smoke: ${JSON.stringify(smoke.durations_s)}\n`);
@@ -87,52 +191,64 @@ describe('the real chain on QEMU (debian-12)', { skip: reason ?? false }, () => 
     assert.deepEqual(record.smoke_test, { passed: true, checks: smoke.checks.length });
     assert.equal(run('sha256sum', ['-c', 'libvirt.box.sha256'], { cwd: boxDir }).status, 0);
     assert.match(readFileSync(path.join(boxDir, 'libvirt.smoke.xml'), 'utf8'), /<testsuite name="phusion\/debian-12-amd64 1\.0\.0 \(libvirt\)" tests="\d+" failures="0"/);
-    assert.deepEqual(leftovers(), []);
+    assert.equal(existsSync(path.join(root, 'boxes', 'phusion', 'debian-12-amd64', '1.0.1', 'libvirt.box')), false);
+    await assertNothingLeft(before, 'the build');
+    asBuilt = builtBox();
+    smokeAsTested = snapshotFolder(boxDir);
   });
 
-  it('a definition the box does not meet (2048 MB) fails exactly that check, exit 1, nothing left behind', () => {
-    assert.ok(existsSync(path.join(boxDir, 'libvirt.box')), 'needs the box built above');
-    const definitions = path.join(tempDir(), 'definitions');
-    cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
-    writeFileSync(path.join(definitions, 'debian-12.yaml'), `${readFileSync(path.join(definitions, 'debian-12.yaml'), 'utf8')}hardware:\n  memory_mb: 2048\n`);
-    const result = boxsmith(['test', 'debian-12', '--version', VERSION], { BOXSMITH_DEFINITIONS: definitions });
-    process.stdout.write(`test:box with a 2048 MB definition took ${result.seconds} s\n`);
-    assert.equal(result.status, 1, `${result.stdout}\n${result.stderr}`);
-    const smoke = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.smoke.json'), 'utf8'));
-    assert.deepEqual(
-      smoke.checks.filter((c: { passed: boolean }) => !c.passed).map((c: { name: string }) => c.name),
-      ['2048 MB of memory'],
-      `${result.stdout}\n${result.stderr}`,
-    );
-    assert.match(result.stdout, /FAIL {2}2048 MB of memory +expected MemTotal between 1740 and 2048 MB; got \d+/);
-    assert.deepEqual(leftovers(), []);
+  it('fault: boxsmith SIGKILLed during vagrant up: no daemon, domain, pool, network or firewall chain left within 10 s; the box and its results unchanged', async () => {
+    assert.ok(asBuilt, 'needs the box built above');
+    const before = snapshotHost({ folders });
+    const test = new Running(['test', 'debian-12', '--version', VERSION]);
+    await test.until('libvirt starting the domain', () => /Starting domain|Waiting for domain/.test(test.output));
+    test.child.kill('SIGKILL');
+    await test.exited;
+    process.stdout.write(`SIGKILL after ${test.seconds} s, during vagrant up\n`);
+    await assertNothingLeft(before, 'a SIGKILL during vagrant up');
+    assert.deepEqual(snapshotFolder(boxDir), smokeAsTested);
+  });
+
+  it('fault: libvirtd dies mid-smoke: the test fails saying so, nothing left within 10 s, the box and its results unchanged', async () => {
+    const before = snapshotHost({ folders });
+    const test = new Running(['test', 'debian-12', '--version', VERSION]);
+    await test.until('libvirt starting the domain', () => /Starting domain|Waiting for domain/.test(test.output));
+    const daemons = processesMatching(/^(\S*\/)?libvirtd\b/);
+    for (const pid of daemons) process.kill(pid, 'SIGKILL');
+    const status = await test.exited;
+    process.stdout.write(`libvirtd (${daemons.join(', ')}) killed after ${test.seconds} s; test:box exited ${status}:\n${test.output.slice(-1500)}\n`);
+    assert.equal(status, 1, test.output);
+    assert.doesNotMatch(test.output, /^\s+at .*:\d+/m, 'no stack trace');
+    await assertNothingLeft(before, 'libvirtd dying mid-smoke');
+    assert.deepEqual(snapshotFolder(boxDir), smokeAsTested);
   });
 
   it('Ctrl-C during vagrant up: exit 130, the domain and its volume removed, the daemons stopped', async () => {
-    const logs = path.join(root, 'logs-interrupt');
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'test', 'debian-12', '--version', VERSION], {
-      cwd: REPO_ROOT,
-      env: { ...env, BOXSMITH_LOGS: logs },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    let done = false;
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => {
-        done = true;
-        resolve(code);
-      }),
-    );
-    const deadline = Date.now() + 10 * 60_000;
-    // Interrupt once libvirt has the domain, while vagrant waits for it to boot.
-    while (!/Waiting for domain to get an IP address|Starting domain/.test(output) && Date.now() < deadline && !done) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    assert.match(output, /Starting domain|Waiting for domain/, output);
-    child.kill('SIGINT');
-    assert.equal(await exited, 130, output);
-    assert.deepEqual(leftovers(), []);
+    const before = snapshotHost({ folders });
+    const test = new Running(['test', 'debian-12', '--version', VERSION]);
+    await test.until('libvirt starting the domain', () => /Starting domain|Waiting for domain/.test(test.output));
+    test.child.kill('SIGINT');
+    assert.equal(await test.exited, 130, test.output);
+    await assertNothingLeft(before, 'Ctrl-C during vagrant up');
+    assert.deepEqual(snapshotFolder(boxDir), smokeAsTested);
+  });
+
+  it('two smoke tests at once, after the faults: a definition the box does not meet (2048 MB) fails exactly that check, the box as built passes; both share one libvirtd, nothing left', async () => {
+    assert.ok(asBuilt, 'needs the box built above');
+    const before = snapshotHost({ folders });
+    const definitions = definitionsWith('hardware:\n  memory_mb: 2048\n');
+    const strict = new Running(['test', 'debian-12', '--version', VERSION], { BOXSMITH_DEFINITIONS: definitions });
+    await strict.until('the first smoke test starting libvirtd', () => /libvirtd/.test(strict.output));
+    const plain = new Running(['test', 'debian-12', '--version', VERSION], { BOXSMITH_LOGS: path.join(root, 'logs-plain') });
+    const [strictStatus, plainStatus] = await Promise.all([strict.exited, plain.exited]);
+    process.stdout.write(`two test:box at once: ${strict.seconds} s (2048 MB) and ${plain.seconds} s (as built)\n`);
+    assert.equal(strictStatus, 1, strict.output);
+    assert.match(strict.output, /FAIL {2}2048 MB of memory +expected MemTotal between 1740 and 2048 MB; got \d+/);
+    assert.doesNotMatch(strict.output, /FAIL {2}(?!2048 MB of memory)/);
+    assert.equal(plainStatus, 0, plain.output);
+    assert.doesNotMatch(plain.output, /FAIL /);
+    await assertNothingLeft(before, 'two smoke tests at once');
+    await waitUntilClean(before, { runIds: runIdsIn(path.join(root, 'logs-plain')), folders }).then((left) => assert.deepEqual(left, []));
+    assert.deepEqual(builtBox(), asBuilt);
   });
 });
