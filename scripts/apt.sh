@@ -6,7 +6,9 @@ set -euo pipefail
 
 proxy_conf=/etc/apt/apt.conf.d/01boxsmith-proxy
 if [ -n "${BOXSMITH_APT_PROXY:-}" ]; then
-  printf 'Acquire::http::Proxy "%s";\n' "$BOXSMITH_APT_PROXY" > "$proxy_conf"
+  # Retries: should the cache die mid-build, boxsmith starts it again on the same port, and apt
+  # (which waits longer before each retry from apt 2.3 on) gets through instead of failing the build.
+  printf 'Acquire::http::Proxy "%s";\nAcquire::Retries "5";\n' "$BOXSMITH_APT_PROXY" > "$proxy_conf"
 else
   rm -f "$proxy_conf"
 fi

@@ -225,8 +225,9 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUu
   // ca-certificates alone takes minutes to rehash.
   await runner.run('mount', ['-t', 'proc', 'proc', path.join(rootfs, 'proc')]);
   try {
-    await chroot(['apt-get', 'update', '-q']);
-    await chroot(['apt-get', 'dist-upgrade', '-y', '-q', '--no-install-recommends']);
+    // Retries: a package cache that died is started again on its port (see apt-cache.ts).
+    await chroot(['apt-get', '-o', 'Acquire::Retries=5', 'update', '-q']);
+    await chroot(['apt-get', '-o', 'Acquire::Retries=5', 'dist-upgrade', '-y', '-q', '--no-install-recommends']);
   } finally {
     await runner.run('umount', [path.join(rootfs, 'proc')]);
   }
