@@ -3,7 +3,7 @@
 // multistep, over a state bag). The box is verified and staged beside its final place, smoke-tested
 // there, and only then renamed into boxes/<org>/<box>/<version>/ with its checksum, record and test
 // results, so a failed or untested build never touches the last good box.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
@@ -100,6 +100,8 @@ interface BuildState {
   artifact?: string;
   /** Where the box and its files wait to be put in place, beside their final folder. */
   stagingDir?: string;
+  /** The topmost folder the package step made for the staging folder (undefined: none). */
+  createdBoxFolder?: string;
   stagedBox?: string;
   boxFile?: string;
   sha256?: string;
@@ -132,9 +134,9 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     { name: 'render', timeoutMs: limit('render'), run: renderStep, cleanup: removeWorkDir },
     { name: 'inputs', timeoutMs: limit('inputs'), run: inputsStep },
     { name: 'build', timeoutMs: limit('build'), run: packerStep },
-    { name: 'package', timeoutMs: limit('package'), run: packageStep, cleanup: removeStaging },
+    { name: 'package', timeoutMs: limit('package'), run: sayingDiskFull(packageStep), cleanup: removeStaging },
     ...(env.smokeTest ? [{ name: 'smoke', timeoutMs: limit('smoke'), run: smokeStep }] : []),
-    { name: 'record', timeoutMs: limit('record'), run: recordStep },
+    { name: 'record', timeoutMs: limit('record'), run: sayingDiskFull(recordStep) },
   ];
   try {
     const report = await runSteps(steps, state, {
@@ -277,7 +279,7 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { hex: sha256 } = await hashFile(artifact, 'sha256');
   const dir = boxDirectory(env.boxesDir, target, env.version);
   state.stagingDir = path.join(dir, `.staging-${provider}-${env.runId}`);
-  mkdirSync(state.stagingDir, { recursive: true });
+  state.createdBoxFolder = mkdirSync(state.stagingDir, { recursive: true });
   state.stagedBox = path.join(state.stagingDir, `${provider}.box`);
   moveFile(artifact, state.stagedBox);
   if ((await hashFile(state.stagedBox, 'sha256')).hex !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
@@ -285,9 +287,36 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   state.sha256 = sha256;
 }
 
-/** A box that did not make it into place goes (kept with --keep-work, to look at). */
+/**
+ * A box that did not make it into place goes (kept with --keep-work, to look at), and so do the
+ * folders made for it that stayed empty: an empty version folder would pass for a version.
+ */
 async function removeStaging(state: BuildState): Promise<void> {
-  if (state.stagingDir && !state.env.keepWork) rmSync(state.stagingDir, { recursive: true, force: true });
+  const { stagingDir, createdBoxFolder } = state;
+  if (!stagingDir || state.env.keepWork) return;
+  rmSync(stagingDir, { recursive: true, force: true });
+  if (!createdBoxFolder || createdBoxFolder === stagingDir) return;
+  for (let folder = path.dirname(stagingDir); readdirSync(folder).length === 0; folder = path.dirname(folder)) {
+    rmdirSync(folder);
+    if (folder === createdBoxFolder) return;
+  }
+}
+
+/** A step whose full disk is said in one line naming the folder, not as a bare system call error. */
+function sayingDiskFull(step: (state: BuildState, ctx: StepContext) => Promise<void>) {
+  return async (state: BuildState, ctx: StepContext): Promise<void> => {
+    try {
+      await step(state, ctx);
+    } catch (error) {
+      const failure = error as NodeJS.ErrnoException & { dest?: string };
+      if (failure.code !== 'ENOSPC') throw error;
+      const file = failure.dest ?? failure.path;
+      throw new Error(
+        `no space left on the disk holding ${state.env.boxesDir} (ENOSPC)${file ? ` while writing ${file}` : ''}; ` +
+          'nothing was put in place: free space there and build again',
+      );
+    }
+  };
 }
 
 async function smokeStep(state: BuildState, ctx: StepContext): Promise<void> {
