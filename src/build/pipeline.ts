@@ -195,6 +195,7 @@ async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
       root: REPO_ROOT,
       aptProxy: state.env.aptCache?.hostUrl,
       runner: runner(state, 'inputs', ctx),
+      onWarning: (message) => state.env.onLine?.(message, state.target),
     });
     state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
   }
