@@ -167,8 +167,22 @@ async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> 
   state.options.onLine?.(state.daemons.started ? 'started virtlogd and libvirtd' : 'using the libvirtd already running');
 }
 
+/**
+ * Whether a libvirt volume ("pool/name") is one vagrant-libvirt made for this smoke test: the
+ * domain's disk (named after the domain) or the box's image
+ * (`<org>-VAGRANTSLASH-<name>_vagrant_box_image_0_<added at>_box.img`; another smoke test of the
+ * same box on the same libvirtd at the same time is the one case told apart by time alone).
+ */
+export function isOwnVolume(domain: string, boxName: string): (volume: string) => boolean {
+  const boxVolume = `${boxName.replace(/\//g, '-VAGRANTSLASH-')}_vagrant_box_image_`;
+  return (volume) => {
+    const name = volume.slice(volume.indexOf('/') + 1);
+    return name.startsWith(domain) || name.startsWith(boxVolume);
+  };
+}
+
 async function stopLibvirt(state: SmokeState): Promise<void> {
-  const removed = (await state.daemons?.stop()) ?? [];
+  const removed = (await state.daemons?.stop(isOwnVolume(state.domain, state.boxName))) ?? [];
   if (removed.length) state.options.onLine?.(`removed ${removed.join(', ')}`);
 }
 
