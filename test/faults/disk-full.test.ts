@@ -59,39 +59,22 @@ function assertSaidDiskFull(result: ReturnType<typeof build>, step: string, boxe
 }
 
 describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in packer)', { skip: !isRoot && 'needs root to mount a tmpfs' }, () => {
-  it('during package (stand-in packer): one line naming the disk, nothing left, last good box unchanged, next run succeeds once space is freed', async () => {
-    const { env, boxes, scope, unmount, resize } = sandbox(8);
+  it('during package, then during record (stand-in packer): one line naming the disk each time, nothing left, last good box unchanged, the next run succeeds once space is freed', async () => {
+    const { root, env, boxes, scope, unmount, resize } = sandbox(8);
     try {
       const host = snapshotHost(scope);
       const good = build(env, '1.0.0');
       assert.equal(good.status, 0, good.stdout + good.stderr);
       const lastGood = snapshotFolder(boxes);
 
-      const full = build({ ...env, STANDIN_BOX_MB: '12' }, '2.0.0');
-      assertSaidDiskFull(full, 'package', boxes);
+      // Package: the box is larger than the whole disk.
+      const packageFull = build({ ...env, STANDIN_BOX_MB: '12' }, '2.0.0');
+      assertSaidDiskFull(packageFull, 'package', boxes);
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
       assert.deepEqual(snapshotFolder(boxes), lastGood, 'no staging or version folder left; the last good box byte for byte');
 
-      assert.equal(resize(64).status, 0);
-      const next = build({ ...env, STANDIN_BOX_MB: '12' }, '2.0.0');
-      assert.equal(next.status, 0, next.stdout + next.stderr);
-      assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
-      assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
-    } finally {
-      unmount();
-    }
-  });
-
-  it('during record (stand-in packer; another file takes the space): one line, nothing left, last good box unchanged, next run succeeds once freed', async () => {
-    const { root, env, boxes, scope, unmount } = sandbox(8);
-    try {
-      const host = snapshotHost(scope);
-      const good = build(env, '1.0.0');
-      assert.equal(good.status, 0, good.stdout + good.stderr);
-      const lastGood = snapshotFolder(boxes);
-
-      // After the stand-in made its box, another program fills the disk up to the box and its
-      // checksum file: the box is staged, and the build record is what no longer fits.
+      // Record: after the stand-in made its box, another program fills the disk up to the box and
+      // its checksum file: the box is staged, and the build record is what no longer fits.
       const filler = path.join(boxes, 'someone-elses.file');
       const fillingPacker = path.join(root, 'filling-packer');
       writeFileSync(
@@ -108,18 +91,23 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
         ].join('\n'),
         { mode: 0o755 },
       );
-      const full = build({ ...env, BOXSMITH_PACKER: fillingPacker, STANDIN_BOX_MB: '2' }, '2.0.0');
-      assertSaidDiskFull(full, 'record', boxes);
+      const recordFull = build({ ...env, BOXSMITH_PACKER: fillingPacker, STANDIN_BOX_MB: '2' }, '2.0.0');
+      assertSaidDiskFull(recordFull, 'record', boxes);
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
       const left = snapshotFolder(boxes);
       assert.match(left['someone-elses.file'] ?? '', /^file /, 'what boxsmith did not write is kept');
       delete left['someone-elses.file'];
       assert.deepEqual(left, lastGood, 'no staging or version folder left; the last good box byte for byte');
 
+      // Space freed (the other file gone, the disk grown): the same build succeeds, nothing to clean by hand.
       rmSync(filler);
-      const next = build({ ...env, STANDIN_BOX_MB: '2' }, '2.0.0');
+      assert.equal(resize(64).status, 0);
+      const next = build({ ...env, STANDIN_BOX_MB: '12' }, '2.0.0');
       assert.equal(next.status, 0, next.stdout + next.stderr);
       assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
+      const after = snapshotFolder(boxes);
+      for (const [entry, state] of Object.entries(lastGood)) assert.equal(after[entry], state, `${entry} unchanged`);
+      assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
     } finally {
       unmount();
     }
