@@ -23,6 +23,7 @@ import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { ensureBaseImage, type BaseImage } from './base-image.ts';
 import { CommandRunner } from './commands.ts';
+import { StageLog } from '../exec/stage-log.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -180,11 +181,18 @@ async function removeWorkDir(state: BuildState): Promise<void> {
 
 async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { definition, box } = state.target.loaded;
+  // Shown throttled while the step runs, so also kept in the step's log.
+  const warn = (message: string) => {
+    const log = new StageLog(path.join(state.logDir, 'inputs.log'));
+    log.note(message);
+    log.close();
+    state.env.onLine?.(message, state.target);
+  };
   if (definition.base.kind === 'iso') {
     state.iso = await ensureIso(definition.base.iso!, {
       cacheDir: state.env.cacheDir,
       signal: ctx.signal,
-      onWarning: (message) => state.env.onLine?.(message, state.target),
+      onWarning: warn,
       onProgress: (progress) => state.env.onLine?.(`${definition.base.iso!.file} ${progressBar(progress.received, progress.total)}`, state.target),
     });
   } else {
@@ -195,7 +203,7 @@ async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
       root: REPO_ROOT,
       aptProxy: state.env.aptCache?.hostUrl,
       runner: runner(state, 'inputs', ctx),
-      onWarning: (message) => state.env.onLine?.(message, state.target),
+      onWarning: warn,
     });
     state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
   }

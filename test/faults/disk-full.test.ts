@@ -4,52 +4,36 @@
 // full disk and the folder, leaves nothing in boxes/ but the last good box, byte for byte, and
 // once space is freed the next run succeeds with no clean-up by hand.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { boxsmith, REPO_ROOT, tempDir } from '../helpers.ts';
+import { buildSandbox, STANDIN_PACKER } from './build-sandbox.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
 
-const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
 const isRoot = process.getuid?.() === 0;
 
-/** Folders for a build whose boxes/ is a tmpfs of `sizeMb`, and a box definition with a local ISO. */
+/** A stand-in packer build whose boxes/ is a tmpfs of `sizeMb`. */
 function sandbox(sizeMb: number) {
-  const root = tempDir('boxsmith-fault-disk-');
-  const definitions = path.join(root, 'definitions');
-  cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
-  const iso = path.join(root, 'standin.iso');
-  writeFileSync(iso, 'not really an installer\n');
-  const sha256 = createHash('sha256').update(readFileSync(iso)).digest('hex');
-  writeFileSync(
-    path.join(definitions, 'standin.yaml'),
-    ['extends: ubuntu-14.04', 'box_name: standin-amd64', 'providers: [qemu]', 'base:', '  iso:', '    file: standin.iso', `    urls: ["file://${iso}"]`, `    checksum: sha256:${sha256}`, ''].join('\n'),
-  );
-  const boxes = path.join(root, 'boxes');
+  const { root, env, build } = buildSandbox('boxsmith-fault-disk-');
+  const boxes = env.BOXSMITH_BOXES;
   mkdirSync(boxes);
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}M,mode=0755`, 'boxsmith-fault-boxes', boxes], { encoding: 'utf8' });
   assert.equal(mounted.status, 0, mounted.stderr);
-  const unmount = () => spawnSync('umount', [boxes]);
-  const env = {
-    BOXSMITH_DEFINITIONS: definitions,
-    BOXSMITH_PACKER: STANDIN_PACKER,
-    BOXSMITH_BOXES: boxes,
-    BOXSMITH_WORK: path.join(root, 'work'),
-    BOXSMITH_LOGS: path.join(root, 'logs'),
-    BOXSMITH_CACHE: path.join(root, 'cache'),
-    BOXSMITH_ACCEL: 'tcg',
-    CI: 'true',
-  };
   const scope: LeftoverScope = { folders: [root], libvirt: false };
-  return { root, env, boxes, scope, unmount, resize: (mb: number) => spawnSync('mount', ['-o', `remount,size=${mb}M`, boxes]) };
+  return {
+    root,
+    env,
+    boxes,
+    scope,
+    build,
+    unmount: () => spawnSync('umount', [boxes]),
+    resize: (mb: number) => spawnSync('mount', ['-o', `remount,size=${mb}M`, boxes]),
+  };
 }
 
-const build = (env: Record<string, string>, version: string) => boxsmith(['build', 'standin', '--version', version, '--no-apt-cache', '--no-test'], env);
-
 /** The build failed at `step` with one line naming the full disk and the boxes folder, and no stack trace. */
-function assertSaidDiskFull(result: ReturnType<typeof build>, step: string, boxes: string): void {
+function assertSaidDiskFull(result: SpawnSyncReturns<string>, step: string, boxes: string): void {
   assert.equal(result.status, 1, result.stdout + result.stderr);
   const failed = result.stdout.split('\n').filter((line) => line.startsWith('FAILED'));
   assert.equal(failed.length, 1, result.stdout);
@@ -60,15 +44,15 @@ function assertSaidDiskFull(result: ReturnType<typeof build>, step: string, boxe
 
 describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in packer)', { skip: !isRoot && 'needs root to mount a tmpfs' }, () => {
   it('during package, then during record (stand-in packer): one line naming the disk each time, nothing left, last good box unchanged, the next run succeeds once space is freed', async () => {
-    const { root, env, boxes, scope, unmount, resize } = sandbox(8);
+    const { root, env, boxes, scope, build, unmount, resize } = sandbox(8);
     try {
       const host = snapshotHost(scope);
-      const good = build(env, '1.0.0');
+      const good = build('1.0.0');
       assert.equal(good.status, 0, good.stdout + good.stderr);
       const lastGood = snapshotFolder(boxes);
 
       // Package: the box is larger than the whole disk.
-      const packageFull = build({ ...env, STANDIN_BOX_MB: '12' }, '2.0.0');
+      const packageFull = build('2.0.0', { STANDIN_BOX_MB: '12' });
       assertSaidDiskFull(packageFull, 'package', boxes);
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
       assert.deepEqual(snapshotFolder(boxes), lastGood, 'no staging or version folder left; the last good box byte for byte');
@@ -91,7 +75,7 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
         ].join('\n'),
         { mode: 0o755 },
       );
-      const recordFull = build({ ...env, BOXSMITH_PACKER: fillingPacker, STANDIN_BOX_MB: '2' }, '2.0.0');
+      const recordFull = build('2.0.0', { BOXSMITH_PACKER: fillingPacker, STANDIN_BOX_MB: '2' });
       assertSaidDiskFull(recordFull, 'record', boxes);
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
       const left = snapshotFolder(boxes);
@@ -102,7 +86,7 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
       // Space freed (the other file gone, the disk grown): the same build succeeds, nothing to clean by hand.
       rmSync(filler);
       assert.equal(resize(64).status, 0);
-      const next = build({ ...env, STANDIN_BOX_MB: '12' }, '2.0.0');
+      const next = build('2.0.0', { STANDIN_BOX_MB: '12' });
       assert.equal(next.status, 0, next.stdout + next.stderr);
       assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
       const after = snapshotFolder(boxes);

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ensureIso, IsoChecksumMismatchError, isoCachePath, type IsoProgress, type IsoSpec, type NetworkSettings } from '../../src/inputs/iso.ts';
 import { tempDir } from '../helpers.ts';
-import { snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
+import { buildSandbox } from './build-sandbox.ts';
+import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
 
 const FILE = 'ubuntu-14.04.6-server-amd64.iso';
 const ISO = randomBytes(2 * 1024 * 1024);
@@ -215,5 +216,24 @@ describe('ISO cache faults', () => {
     assert.deepEqual(warnings, [`took over ${lockPath}: it names no owner and is older than 10 s`]);
     assertCachedIntact(isoAt(url), cacheDir);
     assert.deepEqual(await waitUntilClean(host, scope), []);
+  });
+});
+
+describe('ISO cache faults in a build (stand-in packer)', () => {
+  it('a stale lock on the ISO is taken over and that is said in the build log', async () => {
+    const { root, env, isoSha256, build } = buildSandbox('boxsmith-fault-iso-build-');
+    const scope: LeftoverScope = { folders: [root], libvirt: false };
+    const host = snapshotHost(scope);
+    const lockPath = `${isoCachePath({ file: 'standin.iso', checksum: `sha256:${isoSha256}` }, env.BOXSMITH_CACHE)}.lock`;
+    mkdirSync(path.dirname(lockPath), { recursive: true });
+    const gone = Number(spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim());
+    writeFileSync(lockPath, `${JSON.stringify({ pid: gone, host: hostname(), since: '2026-01-01T00:00:00Z' })}\n`);
+    const result = build('1.0.0');
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    const [runId] = runIdsIn(env.BOXSMITH_LOGS);
+    const log = readFileSync(path.join(env.BOXSMITH_LOGS, runId!, 'standin-qemu', 'inputs.log'), 'utf8');
+    assert.match(log, new RegExp(`\\[boxsmith\\] took over ${lockPath.replace(/[.]/g, '\\.')}: process ${gone} on .*, which held it, is gone`));
+    assert.ok(!existsSync(lockPath));
+    assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: [runId!] }), []);
   });
 });
