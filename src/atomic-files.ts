@@ -2,12 +2,32 @@
 // at all: written to a hidden temporary file in the same folder (so the rename cannot cross file
 // systems), flushed to disk, renamed over the old one, then the folder flushed.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** `.<name>.tmp-<pid>-<random>`: hidden, so a catalog server never serves one. */
 export function temporaryName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Removes the temporary files of `file` (see temporaryName) that a killed writer left. Only for a
+ * caller that holds the lock on `file`: then no temporary of it can be another writer's live one.
+ * Returns the removed paths.
+ */
+export async function removeLeftTemporaries(file: string): Promise<string[]> {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const left = names.filter((name) => name.startsWith(prefix) && /^\d+-[0-9a-f]{8}$/.test(name.slice(prefix.length))).map((name) => path.join(dir, name));
+  for (const temporary of left) await rm(temporary, { force: true });
+  return left;
 }
 
 export async function syncDirectory(dir: string): Promise<void> {

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import type { Definition } from '../definitions/schema.ts';
 import { isMountPoint, mountsBelow } from '../exec/mounts.ts';
 import { isAlive } from '../exec/proc.ts';
+import { syncDirectory, syncFile } from '../atomic-files.ts';
+import { runCaptured } from '../exec/captured.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import type { CommandRunner } from './commands.ts';
@@ -36,6 +38,8 @@ export interface BaseImageOptions {
   /** HTTP proxy for debootstrap (apt-cacher-ng as the host reaches it), or undefined. */
   aptProxy: string | undefined;
   runner: CommandRunner;
+  /** Told why a cached image is made again. */
+  onWarning?: (message: string) => void;
 }
 
 /** Host programs the image needs, each with the Debian package that has it. */
@@ -85,16 +89,43 @@ export function baseImageKey(box: string, definition: Definition, root: string):
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
 }
 
+/** A cached base image that can be used, or why the one in the cache cannot (absent: there is none). */
+export type CachedBaseImage = { usable: true; image: BaseImage } | { usable: false; problem?: string };
+
+/**
+ * The base image cached in `dir`, if it is whole: its record (written, flushed, after the image was
+ * complete) parses, the image has the recorded size, and `qemu-img check` finds the qcow2 consistent
+ * (a truncated or half-copied image has clusters beyond its end).
+ */
+export async function checkCachedBaseImage(dir: string): Promise<CachedBaseImage> {
+  const image = path.join(dir, 'base.qcow2');
+  const record = path.join(dir, 'base.json');
+  if (!existsSync(record) && !existsSync(image)) return { usable: false };
+  let recorded: { sha256?: unknown; size?: unknown };
+  try {
+    recorded = JSON.parse(readFileSync(record, 'utf8')) as typeof recorded;
+  } catch (error) {
+    return { usable: false, problem: `its record ${record} is unreadable (${(error as Error).message})` };
+  }
+  if (typeof recorded.sha256 !== 'string' || typeof recorded.size !== 'number') return { usable: false, problem: `its record ${record} lacks sha256 or size` };
+  const size = existsSync(image) ? statSync(image).size : undefined;
+  if (size !== recorded.size) return { usable: false, problem: `${image} is ${size === undefined ? 'missing' : `${size} bytes`}, its record says ${recorded.size}` };
+  const check = await runCaptured('qemu-img', ['check', '-q', '-f', 'qcow2', image], { timeoutMs: 120_000 });
+  if (check.exitCode !== 0) {
+    const said = check.stderr.split('\n').find((line) => line.trim()) ?? check.startError?.message ?? `exit ${check.signal ?? check.exitCode}`;
+    return { usable: false, problem: `qemu-img check finds ${image} damaged (${said.trim()})` };
+  }
+  return { usable: true, image: { path: image, sha256: recorded.sha256, cached: true, dir } };
+}
+
 export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseImage> {
   const { box, definition, cacheDir, runner } = options;
   const key = baseImageKey(box, definition, options.root);
   const dir = path.join(cacheDir, 'base-images', `${box}-${key}`);
   const image = path.join(dir, 'base.qcow2');
-  const record = path.join(dir, 'base.json');
-  if (existsSync(record) && existsSync(image)) {
-    const { sha256, size } = JSON.parse(readFileSync(record, 'utf8')) as { sha256: string; size: number };
-    if (statSync(image).size === size) return { path: image, sha256, cached: true, dir };
-  }
+  const cached = await checkCachedBaseImage(dir);
+  if (cached.usable) return cached.image;
+  if (cached.problem) options.onWarning?.(`the cached ${box} base image is not used: ${cached.problem}; making it again`);
 
   const missing = await baseImagePrerequisites();
   if (missing.length) {
@@ -129,14 +160,19 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
     await runner.run('qemu-img', ['convert', '-O', 'qcow2', raw, qcow2]);
     rmSync(raw);
     rmSync(rootfs, { recursive: true, force: true });
+    await syncFile(qcow2);
     const { hex: sha256 } = await hashFile(qcow2, 'sha256');
+    // The record says the image is complete, so it reaches the disk only after the image did.
+    const recordFile = path.join(work, 'base.json');
     writeFileSync(
-      path.join(work, 'base.json'),
+      recordFile,
       `${JSON.stringify({ box, key, sha256, size: statSync(qcow2).size, root_uuid: rootUuid, created: new Date().toISOString() }, null, 2)}\n`,
     );
+    await syncFile(recordFile);
     rmSync(dir, { recursive: true, force: true });
     rmSync(mountpoint, { recursive: true, force: true });
     renameSync(work, dir);
+    await syncDirectory(path.dirname(dir));
     return { path: image, sha256, cached: false, dir };
   } finally {
     if (mounted) await runner.run('umount', ['-l', mountpoint], { allowFailure: true, timeoutMs: 30_000 }).catch(() => undefined);

@@ -3,7 +3,7 @@
 // multistep, over a state bag). The box is verified and staged beside its final place, smoke-tested
 // there, and only then renamed into boxes/<org>/<box>/<version>/ with its checksum, record and test
 // results, so a failed or untested build never touches the last good box.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
@@ -23,6 +23,7 @@ import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { ensureBaseImage, type BaseImage } from './base-image.ts';
 import { CommandRunner } from './commands.ts';
+import { StageLog } from '../exec/stage-log.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -100,6 +101,8 @@ interface BuildState {
   artifact?: string;
   /** Where the box and its files wait to be put in place, beside their final folder. */
   stagingDir?: string;
+  /** The topmost folder the package step made for the staging folder (undefined: none). */
+  createdBoxFolder?: string;
   stagedBox?: string;
   boxFile?: string;
   sha256?: string;
@@ -132,9 +135,9 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     { name: 'render', timeoutMs: limit('render'), run: renderStep, cleanup: removeWorkDir },
     { name: 'inputs', timeoutMs: limit('inputs'), run: inputsStep },
     { name: 'build', timeoutMs: limit('build'), run: packerStep },
-    { name: 'package', timeoutMs: limit('package'), run: packageStep, cleanup: removeStaging },
+    { name: 'package', timeoutMs: limit('package'), run: sayingDiskFull(packageStep), cleanup: removeStaging },
     ...(env.smokeTest ? [{ name: 'smoke', timeoutMs: limit('smoke'), run: smokeStep }] : []),
-    { name: 'record', timeoutMs: limit('record'), run: recordStep },
+    { name: 'record', timeoutMs: limit('record'), run: sayingDiskFull(recordStep) },
   ];
   try {
     const report = await runSteps(steps, state, {
@@ -182,11 +185,18 @@ async function removeWorkDir(state: BuildState): Promise<void> {
 
 async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { definition, box } = state.target.loaded;
+  // Shown throttled while the step runs, so also kept in the step's log.
+  const warn = (message: string) => {
+    const log = new StageLog(path.join(state.logDir, 'inputs.log'));
+    log.note(message);
+    log.close();
+    state.env.onLine?.(message, state.target);
+  };
   if (definition.base.kind === 'iso') {
     state.iso = await ensureIso(definition.base.iso!, {
       cacheDir: state.env.cacheDir,
       signal: ctx.signal,
-      onWarning: (message) => state.env.onLine?.(message, state.target),
+      onWarning: warn,
       onProgress: (progress) => state.env.onLine?.(`${definition.base.iso!.file} ${progressBar(progress.received, progress.total)}`, state.target),
     });
   } else {
@@ -197,6 +207,7 @@ async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
       root: REPO_ROOT,
       aptProxy: state.env.aptCache?.hostUrl,
       runner: runner(state, 'inputs', ctx),
+      onWarning: warn,
     });
     state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
   }
@@ -281,7 +292,7 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { hex: sha256 } = await hashFile(artifact, 'sha256');
   const dir = boxDirectory(env.boxesDir, target, env.version);
   state.stagingDir = path.join(dir, `.staging-${provider}-${env.runId}`);
-  mkdirSync(state.stagingDir, { recursive: true });
+  state.createdBoxFolder = mkdirSync(state.stagingDir, { recursive: true });
   if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.stagingDir });
   state.stagedBox = path.join(state.stagingDir, `${provider}.box`);
   moveFile(artifact, state.stagedBox);
@@ -290,11 +301,37 @@ async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   state.sha256 = sha256;
 }
 
-/** A box that did not make it into place goes (kept with --keep-work, to look at). */
+/**
+ * A box that did not make it into place goes (kept with --keep-work, to look at), and so do the
+ * folders made for it that stayed empty: an empty version folder would pass for a version.
+ */
 async function removeStaging(state: BuildState): Promise<void> {
-  if (!state.stagingDir || state.env.keepWork) return;
-  rmSync(state.stagingDir, { recursive: true, force: true });
-  state.env.watchdog?.unregister({ type: 'scratch', path: state.stagingDir });
+  const { stagingDir, createdBoxFolder } = state;
+  if (!stagingDir || state.env.keepWork) return;
+  rmSync(stagingDir, { recursive: true, force: true });
+  state.env.watchdog?.unregister({ type: 'scratch', path: stagingDir });
+  if (!createdBoxFolder || createdBoxFolder === stagingDir) return;
+  for (let folder = path.dirname(stagingDir); readdirSync(folder).length === 0; folder = path.dirname(folder)) {
+    rmdirSync(folder);
+    if (folder === createdBoxFolder) return;
+  }
+}
+
+/** A step whose full disk is said in one line naming the folder, not as a bare system call error. */
+function sayingDiskFull(step: (state: BuildState, ctx: StepContext) => Promise<void>) {
+  return async (state: BuildState, ctx: StepContext): Promise<void> => {
+    try {
+      await step(state, ctx);
+    } catch (error) {
+      const failure = error as NodeJS.ErrnoException & { dest?: string };
+      if (failure.code !== 'ENOSPC') throw error;
+      const file = failure.dest ?? failure.path;
+      throw new Error(
+        `no space left on the disk holding ${state.env.boxesDir} (ENOSPC)${file ? ` while writing ${file}` : ''}; ` +
+          'nothing was put in place: free space there and build again',
+      );
+    }
+  };
 }
 
 async function smokeStep(state: BuildState, ctx: StepContext): Promise<void> {

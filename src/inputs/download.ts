@@ -28,6 +28,8 @@ export interface PartDownload {
   client: Got;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
+  /** Called when got retries the URL after `error`, asking for the bytes from `resumeAt` on. */
+  onRetry?: (error: unknown, retry: number, resumeAt: number) => void;
   progressIntervalMs: number;
 }
 
@@ -35,6 +37,8 @@ export interface PartDownload {
 export interface DownloadedPart {
   hex: string;
   size: number;
+  /** Where the last response's bytes start: 0 when one response delivered the whole file. */
+  resumedFrom: number;
 }
 
 /**
@@ -47,7 +51,7 @@ export async function downloadToPart(job: PartDownload): Promise<DownloadedPart>
     const progress = new ProgressThrottle(job.url, job.onProgress, job.progressIntervalMs);
     if (new URL(job.url).protocol === 'file:') await copyLocalFile(job, part, progress);
     else await fetchHttp(job, part, progress);
-    return await part.finish();
+    return { ...(await part.finish()), resumedFrom: progress.resumedFrom };
   } finally {
     await part.close();
   }
@@ -99,7 +103,7 @@ class HashedPartFile {
     return this.hash.copy().digest('hex');
   }
 
-  async finish(): Promise<DownloadedPart> {
+  async finish(): Promise<{ hex: string; size: number }> {
     await this.handle.sync();
     return { hex: this.hash.digest('hex'), size: this.size };
   }
@@ -141,10 +145,12 @@ async function fetchHttp(job: PartDownload, part: HashedPartFile, progress: Prog
   let restartedAfter416 = false;
   for (;;) {
     let createRetryStream: ((options?: OptionsInit) => Request) | undefined;
+    let retry: { count: number; error: unknown } | undefined;
     // Attaching this listener is what makes got retry a stream at all. got emits it, after its
     // back-off, just before the old stream closes; by then every received byte is in the .part.
-    current.once('retry', (_retryCount: number, _error: unknown, create: (options?: OptionsInit) => Request) => {
+    current.once('retry', (retryCount: number, error: unknown, create: (options?: OptionsInit) => Request) => {
       createRetryStream = create;
+      retry = { count: retryCount, error };
     });
     try {
       await receiveBody(current, part, progress);
@@ -152,6 +158,7 @@ async function fetchHttp(job: PartDownload, part: HashedPartFile, progress: Prog
     } catch (error) {
       job.signal?.throwIfAborted();
       if (createRetryStream) {
+        if (retry) job.onRetry?.(retry.error, retry.count, part.size);
         // The same request with got's retry count, asking only for the bytes still missing.
         current = createRetryStream({ headers: { range: rangeFrom(part.size) } });
         continue;

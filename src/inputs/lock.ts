@@ -15,6 +15,8 @@ export interface LockOptions {
   signal?: AbortSignal;
   /** Called once when the lock is held by someone else and this process starts waiting. */
   onWait?: (owner: LockOwner | undefined) => void;
+  /** Called when a lock left by a process that is gone (or never wrote its name) is taken over. */
+  onTakeOver?: (owner: LockOwner | undefined) => void;
   pollMs?: number;
 }
 
@@ -31,7 +33,7 @@ export async function withFileLock<T>(lockPath: string, work: () => Promise<T>, 
   }
 }
 
-async function acquire(lockPath: string, { signal, onWait, pollMs = 200 }: LockOptions): Promise<void> {
+async function acquire(lockPath: string, { signal, onWait, onTakeOver, pollMs = 200 }: LockOptions): Promise<void> {
   let reportedWait = false;
   for (;;) {
     signal?.throwIfAborted();
@@ -43,6 +45,7 @@ async function acquire(lockPath: string, { signal, onWait, pollMs = 200 }: LockO
       // Two processes breaking the same stale lock at the same instant could both proceed; that
       // takes a crash and a coincidence, and verification still rejects a mixed-up download.
       await rm(lockPath, { force: true });
+      onTakeOver?.(owner);
       continue;
     }
     if (!reportedWait) {

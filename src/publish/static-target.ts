@@ -17,6 +17,7 @@ import { hashFile } from '../inputs/checksum.ts';
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
 import { applyRetention, formatCatalog, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from './catalog.ts';
 import { PublishError } from './errors.ts';
+import { removeLeftTemporaries } from '../atomic-files.ts';
 import { copyFileVerified, writeFileAtomic } from './files.ts';
 import { startReport, type ProviderOutcome, type PublishReport } from './report.ts';
 
@@ -111,6 +112,7 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
       return;
     }
     const text = formatCatalog(catalog);
+    for (const file of [tree.catalogFile, tree.catalogJsonFile]) await removeTemporariesLeftBy(file, log);
     await writeFileAtomic(tree.catalogFile, text);
     await writeFileAtomic(tree.catalogJsonFile, text);
     report.released = true;
@@ -125,6 +127,7 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
     await withFileLock(tree.lockFile, work, {
       ...(options.signal ? { signal: options.signal } : {}),
       onWait: (owner) => log(`waiting for another publish of ${built.name}${owner ? ` (pid ${owner.pid} on ${owner.host}, since ${owner.since})` : ''}`),
+      onTakeOver: (owner) => log(`took over the publish lock ${tree.lockFile}${owner ? ` of pid ${owner.pid} on ${owner.host}, which is gone` : ''}`),
     });
   }
   for (const skipped of built.skipped) report.outcomes.push({ provider: skipped.provider, status: 'skipped', detail: skipped.reason });
@@ -157,6 +160,11 @@ function rebaseOwnEntries(catalog: Catalog | undefined, tree: CatalogTree, baseU
   return { ...catalog, versions };
 }
 
+/** Under the box's publish lock: the temporary copies of `file` a killed publish left, said and removed. */
+async function removeTemporariesLeftBy(file: string, log: (line: string) => void): Promise<void> {
+  for (const temporary of await removeLeftTemporaries(file)) log(`removed ${temporary}, left by a publish that did not finish`);
+}
+
 /** Copies one box into the tree (unless the same bytes are already there) and its .sha256 beside it. */
 async function placeBox(tree: CatalogTree, version: string, artifact: BoxArtifact, url: string, options: StaticPublishOptions): Promise<ProviderOutcome> {
   const relative = tree.boxPath(version, artifact.provider, artifact.architecture);
@@ -169,6 +177,7 @@ async function placeBox(tree: CatalogTree, version: string, artifact: BoxArtifac
     options.log(`[dry run] would copy ${artifact.file} to ${destination}`);
     return { ...outcome, status: 'planned' };
   }
+  for (const file of [destination, `${destination}.sha256`]) await removeTemporariesLeftBy(file, options.log);
   options.log(`copying ${artifact.provider} (${(artifact.size / 1048576).toFixed(1)} MiB) to ${destination}`);
   await copyFileVerified(artifact.file, destination, artifact.sha256, options.signal);
   await writeFileAtomic(`${destination}.sha256`, `${artifact.sha256}  ${path.basename(destination)}\n`);

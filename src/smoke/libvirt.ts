@@ -102,13 +102,15 @@ export class LibvirtDaemons {
 
   /**
    * Removes what the run added (domains are the caller's: destroy them first), then stops the
-   * daemons boxsmith started. Networks are removed only when boxsmith started libvirtd.
+   * daemons boxsmith started. Networks are removed only when boxsmith started libvirtd. On a
+   * libvirtd that was already running, other runs add volumes too: only the new volumes
+   * `isOwnVolume` ("pool/name") claims are removed.
    */
-  async stop(): Promise<string[]> {
+  async stop(isOwnVolume: (volume: string) => boolean = () => false): Promise<string[]> {
     const removed: string[] = [];
     const now = await libvirtState().catch(() => undefined);
     if (now) {
-      for (const volume of now.volumes.filter((v) => !this.before.volumes.includes(v))) {
+      for (const volume of now.volumes.filter((v) => !this.before.volumes.includes(v) && (this.started || isOwnVolume(v)))) {
         const [pool, name] = volume.split('/') as [string, string];
         if ((await virsh(['vol-delete', '--pool', pool, name])).exitCode === 0) removed.push(`volume ${volume}`);
       }

@@ -185,13 +185,27 @@ async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> 
   state.poolCreated = true;
 }
 
+/**
+ * Whether a libvirt volume ("pool/name") is one vagrant-libvirt made for this smoke test: the
+ * domain's disk (named after the domain) or the box's image
+ * (`<org>-VAGRANTSLASH-<name>_vagrant_box_image_0_<added at>_box.img`; another smoke test of the
+ * same box on the same libvirtd at the same time is the one case told apart by time alone).
+ */
+export function isOwnVolume(domain: string, boxName: string): (volume: string) => boolean {
+  const boxVolume = `${boxName.replace(/\//g, '-VAGRANTSLASH-')}_vagrant_box_image_`;
+  return (volume) => {
+    const name = volume.slice(volume.indexOf('/') + 1);
+    return name.startsWith(domain) || name.startsWith(boxVolume);
+  };
+}
+
 async function stopLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
   if (state.poolCreated) {
     // Transient: destroying it is all; its files go with the smoke test's folder.
     await commands(state, ctx, 'smoke-cleanup').run('virsh', ['-c', LIBVIRT_URI, 'pool-destroy', state.pool], { allowFailure: true });
   }
   state.options.watchdog?.unregister({ type: 'libvirt-pool', pool: state.pool, connect: LIBVIRT_URI });
-  const removed = (await state.daemons?.stop()) ?? [];
+  const removed = (await state.daemons?.stop(isOwnVolume(state.domain, state.boxName))) ?? [];
   if (removed.length) state.options.onLine?.(`removed ${removed.join(', ')}`);
 }
 

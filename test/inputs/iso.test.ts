@@ -261,6 +261,7 @@ describe('ensureIso against a local server standing in for the mirrors', () => {
       `${refusedUrl}: connection refused (ECONNREFUSED); trying the next URL`,
       `${portal}: served a web page (Content-Type: text/html; charset=utf-8), not the file; trying the next URL`,
       `${missing}: HTTP 404 Not Found; trying the next URL`,
+      `${broken}: HTTP 500 Internal Server Error; retry 1 of 1`,
       `${broken}: HTTP 500 Internal Server Error (after 1 retry); trying the next URL`,
     ]);
   });
