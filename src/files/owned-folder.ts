@@ -32,7 +32,7 @@ export class FolderOwnershipError extends Error {
 export interface FolderRequest {
   dir: string;
   kind: FolderKind;
-  /** How the user named it, for messages: `--out`, `BOXSMITH_BOXES`, `--to static:`. */
+  /** How the user named it, put before the folder in messages: `--out`, `BOXSMITH_BOXES=`, `--to static:`. */
   namedBy: string;
   /** The project's or host's own default for this kind (REPO_ROOT/boxes, ~/.cache/boxsmith): boxsmith's by design. */
   byDesign?: boolean;
@@ -83,8 +83,13 @@ class ForeignContent extends FolderOwnershipError {}
 /** `adoptable`: boxsmith's without a marker yet (a default folder, a catalog tree of an earlier boxsmith). */
 type Verdict = { status: 'missing' | 'empty' | 'adoptable' } | { status: 'owned'; marker: string };
 
+/** `--out /x`, `BOXSMITH_BOXES=/x`: the folder as the user named it. */
+function named(dir: string, request: FolderRequest): string {
+  return /[=:]$/.test(request.namedBy) ? `${request.namedBy}${dir}` : `${request.namedBy} ${dir}`;
+}
+
 function inspect(dir: string, request: FolderRequest): Verdict {
-  const what = `${request.namedBy} ${dir}`;
+  const what = named(dir, request);
   if (!existsSync(dir)) return { status: 'missing' };
   if (!statSync(dir).isDirectory()) throw new FolderOwnershipError(`${what} is a file, not a folder: name a new or empty folder`);
   const entries = readdirSync(dir).sort();
@@ -121,7 +126,7 @@ function markerKind(text: string): FolderKind | undefined {
 
 /** Folders that are never boxsmith's, whatever they hold and whatever options say. */
 function refuseNeverOwnable(dir: string, request: FolderRequest): void {
-  const what = `${request.namedBy} ${dir}`;
+  const what = named(dir, request);
   const real = realPath(dir);
   const never = ' (not even with --force): name a new or empty folder';
   if (real === path.parse(real).root) throw new FolderOwnershipError(`${what} is the root folder: boxsmith never writes into it${never}`);

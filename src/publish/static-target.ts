@@ -12,6 +12,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { claimFolder } from '../files/owned-folder.ts';
 import { withFileLock } from '../inputs/lock.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
@@ -75,8 +76,17 @@ export interface StaticPublishOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Makes sure `static:DIR` is boxsmith's catalog tree (new, empty, marked, or published by an
+ * earlier boxsmith) before anything is copied: retention deletes version folders in it.
+ */
+export function claimCatalogTree(root: string, { checkOnly = false }: { checkOnly?: boolean } = {}): string {
+  return claimFolder({ dir: root, kind: 'catalog', namedBy: '--to static:' }, { checkOnly });
+}
+
 export async function publishToStaticTree(options: StaticPublishOptions): Promise<PublishReport> {
   const { built, dryRun, log } = options;
+  claimCatalogTree(options.root, { checkOnly: dryRun });
   const tree = new CatalogTree(path.resolve(options.root), built.org, built.boxName);
   const baseUrl = (options.baseUrl ?? pathToFileURL(tree.root).href).replace(/\/+$/, '');
   const report = startReport(`static:${tree.root}`, built, dryRun);

@@ -46,6 +46,7 @@ describe('static catalog tree', () => {
     const report = await publish();
     assert.ok(report.ok && report.released);
     assert.deepEqual(allFiles(root), [
+      '.boxsmith-folder',
       `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.box`,
       `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.box.sha256`,
       `${ORG}/${BOX_NAME}`,
