@@ -23,6 +23,8 @@ import { startReport, type ProviderOutcome, type PublishReport } from './report.
 
 export const DEFAULT_KEEP = 3;
 
+const PATH_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 /** Where each file of one box lives in a catalog tree. */
 export class CatalogTree {
   constructor(
@@ -32,7 +34,7 @@ export class CatalogTree {
   ) {
     for (const [what, segment] of [['org', org], ['box name', boxName]] as const) {
       // Names become path segments and URL segments: no separators, no dot files, nothing to escape.
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(segment)) throw new PublishError(`${what} "${segment}" cannot be a path in a catalog tree`);
+      if (!PATH_SEGMENT.test(segment)) throw new PublishError(`${what} "${segment}" cannot be a path in a catalog tree`);
     }
     // <org>/boxes/ holds the box files, so a box named "boxes" would collide with it.
     if (boxName === 'boxes') throw new PublishError('a box named "boxes" cannot be published to a static tree: <org>/boxes/ holds the box files');
@@ -53,6 +55,14 @@ export class CatalogTree {
   /** The path of a version's folder relative to the root, with `/` separators (also its URL path). */
   versionPath(version: string): string {
     return [this.org, 'boxes', this.boxName, 'versions', version].join('/');
+  }
+
+  /**
+   * The folder of a version a catalog lists, which retention deletes; none for a version that is
+   * not one plain path segment (a hand-edited `../..` must never reach outside the tree).
+   */
+  versionFolder(version: string): string | undefined {
+    return PATH_SEGMENT.test(version) ? this.file(this.versionPath(version)) : undefined;
   }
 
   boxPath(version: string, provider: string, architecture: string): string {
@@ -116,7 +126,7 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
     report.droppedVersions = dropped.map((entry) => entry.version);
     if (dryRun) {
       log(`[dry run] would write the catalog ${tree.catalogFile} and ${tree.catalogJsonFile} with versions ${catalog.versions.map((v) => v.version).join(', ')}`);
-      for (const entry of dropped) log(`[dry run] would delete ${tree.file(tree.versionPath(entry.version))}`);
+      for (const entry of dropped) log(`[dry run] would delete ${tree.versionFolder(entry.version) ?? `nothing of ${entry.version} (not a plain folder name)`}`);
       report.ok = true;
       return;
     }
@@ -125,7 +135,11 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
     await writeFileAtomic(tree.catalogJsonFile, text);
     report.released = true;
     // Only now that no catalog points at them.
-    for (const entry of dropped) await rm(tree.file(tree.versionPath(entry.version)), { recursive: true, force: true });
+    for (const entry of dropped) {
+      const folder = tree.versionFolder(entry.version);
+      if (folder) await rm(folder, { recursive: true, force: true });
+      else log(`${entry.version} left the catalog; it names no folder of the tree, so nothing was deleted`);
+    }
     report.ok = true;
   };
 
