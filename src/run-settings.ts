@@ -43,13 +43,16 @@ export function claimOutputFolders(
   folders: Partial<Record<keyof typeof OUTPUT_FOLDERS, string>>,
   { env = process.env, checkOnly = false }: { env?: NodeJS.ProcessEnv; checkOnly?: boolean } = {},
 ): void {
-  for (const [kind, dir] of Object.entries(folders) as [keyof typeof OUTPUT_FOLDERS, string][]) {
+  const requests = (Object.entries(folders) as [keyof typeof OUTPUT_FOLDERS, string][]).map(([kind, dir]) => {
     const { variable, byDesign } = OUTPUT_FOLDERS[kind];
     const resolved = path.resolve(dir);
     const given = env[variable];
     const namedBy = given !== undefined && path.resolve(given) === resolved ? `${variable}=` : `the ${kind} folder`;
-    claimFolder({ dir: resolved, kind, namedBy, byDesign: resolved === byDesign() }, { checkOnly });
-  }
+    return { dir: resolved, kind, namedBy, byDesign: resolved === byDesign() };
+  });
+  // All are checked before any is created: one refused folder leaves no new ones behind.
+  for (const request of requests) claimFolder(request, { checkOnly: true });
+  if (!checkOnly) for (const request of requests) claimFolder(request);
 }
 
 /** A Vagrant-sortable version from the time: 20261128.163000.0 */
