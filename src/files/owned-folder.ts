@@ -55,7 +55,13 @@ export function claimFolder(request: FolderRequest, { checkOnly = false }: { che
   const verdict = inspect(dir, request);
   if (verdict.status === 'owned' || checkOnly) return dir;
   if (verdict.status === 'missing') mkdirSync(dir, { recursive: true });
-  writeMarker(dir, request.kind);
+  try {
+    writeMarker(dir, request.kind);
+  } catch (error) {
+    // Another boxsmith claimed it first: fine if it made it a folder of this kind.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    inspect(dir, request);
+  }
   return dir;
 }
 
@@ -92,13 +98,12 @@ function inspect(dir: string, request: FolderRequest): Verdict {
   const what = named(dir, request);
   if (!existsSync(dir)) return { status: 'missing' };
   if (!statSync(dir).isDirectory()) throw new FolderOwnershipError(`${what} is a file, not a folder: name a new or empty folder`);
-  const entries = readdirSync(dir).sort();
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
   if (!entries.length) return { status: 'empty' };
-  const markerFile = path.join(dir, FOLDER_MARKER);
-  if (entries.includes(FOLDER_MARKER)) {
-    const text = readFileSync(markerFile, 'utf8');
-    const kind = markerKind(text);
-    if (kind === request.kind) return { status: 'owned', marker: text };
+  if (entries.some((entry) => entry.name === FOLDER_MARKER)) {
+    const text = readMarker(path.join(dir, FOLDER_MARKER));
+    const kind = text === undefined ? undefined : markerKind(text);
+    if (kind === request.kind) return { status: 'owned', marker: text! };
     throw new FolderOwnershipError(
       kind
         ? `${what} is boxsmith's ${kind} folder, not a ${request.kind} folder: name a new or empty folder for the ${request.kind} output`
@@ -107,12 +112,20 @@ function inspect(dir: string, request: FolderRequest): Verdict {
   }
   if (request.byDesign) return { status: 'adoptable' };
   if (request.kind === 'catalog' && isBoxsmithCatalogTree(dir)) return { status: 'adoptable' };
-  const shown = entries.slice(0, 3).map((name) => (statSync(path.join(dir, name)).isDirectory() ? `${name}/` : name));
+  const shown = entries.slice(0, 3).map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name));
   const rest = entries.length > shown.length ? `, and ${entries.length - shown.length} more` : '';
   throw new ForeignContent(
     `${what} holds files boxsmith did not write (${shown.join(', ')}${rest}): name a new or empty folder` +
       (request.kind === 'render' ? ', or add --force to replace it' : ''),
   );
+}
+
+function readMarker(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined; // a folder or unreadable file by that name: not a marker boxsmith wrote
+  }
 }
 
 function markerKind(text: string): FolderKind | undefined {
@@ -128,7 +141,7 @@ function markerKind(text: string): FolderKind | undefined {
 function refuseNeverOwnable(dir: string, request: FolderRequest): void {
   const what = named(dir, request);
   const real = realPath(dir);
-  const never = ' (not even with --force): name a new or empty folder';
+  const never = `${request.kind === 'render' ? ' (not even with --force)' : ''}: name a new or empty folder`;
   if (real === path.parse(real).root) throw new FolderOwnershipError(`${what} is the root folder: boxsmith never writes into it${never}`);
   const home = realPath(homedir());
   if (real === home) throw new FolderOwnershipError(`${what} is your home folder: boxsmith never writes into it${never}`);
