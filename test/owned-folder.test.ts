@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { claimFolder, FOLDER_MARKER, FolderOwnershipError, newMarker, replaceableFolder, type FolderKind } from '../src/files/owned-folder.ts';
@@ -113,6 +113,8 @@ describe('the rule, in-process', () => {
     const home = tempDir();
     const checkout = path.join(tempDir(), 'checkout');
     mkdirSync(path.join(checkout, '.git'), { recursive: true });
+    const linkToHome = path.join(tempDir(), 'shortcut');
+    symlinkSync(home, linkToHome);
     const saved = process.env.HOME;
     process.env.HOME = home;
     try {
@@ -122,6 +124,7 @@ describe('the rule, in-process', () => {
         [checkout, /holds a git repository \(\.git\)/],
         ['/', /is the root folder/],
         [home, /is your home folder/],
+        [linkToHome, /is your home folder/],
         [path.dirname(home), /contains your home folder/],
       ] as [string, RegExp][]) {
         // replaceableFolder writes nothing whatever it decides: safe to aim at anything.
