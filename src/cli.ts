@@ -11,7 +11,8 @@ import { STAGES, type Provider } from './definitions/schema.ts';
 import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
 import { cacheRoot } from './inputs/iso.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
-import { REPO_ROOT, renderToDirectory } from './render/render.ts';
+import { FolderOwnershipError } from './files/owned-folder.ts';
+import { REPO_ROOT, renderToUserDirectory } from './render/render.ts';
 import { defaultVersion, outputDirectories, packerVersionFor, parseProviderList } from './run-settings.ts';
 
 /** A failure the user can act on: printed as one message, no stack trace. */
@@ -27,6 +28,7 @@ const USAGE = `usage: boxsmith <command> [options]
 commands:
   list                          the boxes, with their providers and base
   render <box> [--out DIR]      write a self-contained Packer build directory
+         [--force]              replace DIR even though it holds files boxsmith did not write
          [--packer-version V]   render for this Packer version instead of the installed one
   build <box>... [options]      build .box files into boxes/<org>/<name>/<version>/
          --provider P           virtualbox, vmware or qemu (repeatable; default: every
@@ -72,13 +74,13 @@ function commandRender(args: string[]): void {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string' }, 'packer-version': { type: 'string' } },
+    options: { out: { type: 'string' }, force: { type: 'boolean' }, 'packer-version': { type: 'string' } },
   });
   const [box, ...extra] = positionals;
   if (!box || extra.length) throw new UsageError(`render takes one box name\n${USAGE}`);
   const packer = packerVersionFor(values['packer-version']);
   const outDir = path.resolve(values.out ?? path.join(REPO_ROOT, 'build', box));
-  const { files } = renderToDirectory(box, outDir, { packer });
+  const { files } = renderToUserDirectory(box, outDir, { packer, force: values.force ?? false });
   console.log(`rendered ${box} for Packer ${packer.version} into ${path.relative(process.cwd(), outDir) || '.'} (${files.length} files)`);
 }
 
@@ -192,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (error) {
-    if (error instanceof DefinitionError || error instanceof UnknownBoxError || error instanceof UsageError) {
+    if (error instanceof DefinitionError || error instanceof UnknownBoxError || error instanceof UsageError || error instanceof FolderOwnershipError) {
       console.error(`boxsmith: ${error.message}`);
       return 2;
     }

@@ -1,10 +1,10 @@
 // `boxsmith nightly`: what a nightly CI job runs. Every box this host can build is built and
 // smoke-tested under one version, the boxes that passed are published (when a target is given),
 // and a report for people (Markdown) and machines (JSON) is written into reports/.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from './atomic-files.ts';
+import { claimFolder } from './files/owned-folder.ts';
 import { buildSummary, planBuilds, runBuilds, type BuildRunOutcome } from './build/run.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
 import { STAGES } from './definitions/schema.ts';
@@ -12,8 +12,9 @@ import { parseTimeoutOverrides } from './exec/timeouts.ts';
 import { cacheRoot } from './inputs/iso.ts';
 import { publishBox } from './publish/publish.ts';
 import { formatReport, type PublishReport } from './publish/report.ts';
+import { claimCatalogTree } from './publish/static-target.ts';
 import { parseTarget } from './publish/target.ts';
-import { defaultVersion, outputDirectories, packerVersionFor, REPORTS_DIR } from './run-settings.ts';
+import { claimOutputFolders, defaultVersion, outputDirectories, packerVersionFor, REPORTS_DIR } from './run-settings.ts';
 
 export async function commandNightly(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -34,6 +35,11 @@ export async function commandNightly(args: string[]): Promise<number> {
   const version = defaultVersion();
   const plan = planBuilds(boxes, []);
   const dirs = outputDirectories();
+  // The report and catalog folders are checked now, not after hours of building (runBuilds checks its own first).
+  const reportDir = path.resolve(values['report-dir'] ?? REPORTS_DIR);
+  if (values['report-dir'] !== undefined) claimFolder({ dir: reportDir, kind: 'reports', namedBy: '--report-dir' });
+  else claimOutputFolders({ reports: reportDir });
+  if (target?.kind === 'static') claimCatalogTree(target.root, { checkOnly: values['dry-run'] ?? false });
   const started = new Date();
 
   let outcome: BuildRunOutcome | undefined;
@@ -79,8 +85,6 @@ export async function commandNightly(args: string[]): Promise<number> {
     }
   }
 
-  const reportDir = path.resolve(values['report-dir'] ?? REPORTS_DIR);
-  mkdirSync(reportDir, { recursive: true });
   const summary = {
     version,
     started_at: started.toISOString(),

@@ -2,6 +2,8 @@
 // the Packer version to render for.
 import path from 'node:path';
 import { PROVIDERS, type Provider } from './definitions/schema.ts';
+import { claimFolder } from './files/owned-folder.ts';
+import { cacheRoot } from './inputs/cache.ts';
 import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
 import { REPO_ROOT } from './render/render.ts';
 
@@ -21,6 +23,36 @@ export function outputDirectories(env: NodeJS.ProcessEnv = process.env): { boxes
     workRoot: path.resolve(env.BOXSMITH_WORK ?? path.join(REPO_ROOT, 'build', 'work')),
     logsDir: path.resolve(env.BOXSMITH_LOGS ?? path.join(REPO_ROOT, 'logs')),
   };
+}
+
+/** Each output folder's variable, and the project's (or host's) own default, boxsmith's by design. */
+const OUTPUT_FOLDERS = {
+  boxes: { variable: 'BOXSMITH_BOXES', byDesign: () => path.join(REPO_ROOT, 'boxes') },
+  work: { variable: 'BOXSMITH_WORK', byDesign: () => path.join(REPO_ROOT, 'build', 'work') },
+  logs: { variable: 'BOXSMITH_LOGS', byDesign: () => path.join(REPO_ROOT, 'logs') },
+  cache: { variable: 'BOXSMITH_CACHE', byDesign: () => cacheRoot({}) },
+  reports: { variable: 'BOXSMITH_REPORTS', byDesign: () => path.join(REPO_ROOT, 'reports') },
+} as const;
+
+/**
+ * Makes sure, before a run does anything, that each folder it will write is boxsmith's (see
+ * src/files/owned-folder.ts); throws FolderOwnershipError naming the variable that chose it.
+ * `checkOnly` (dry runs) refuses the same way but creates nothing.
+ */
+export function claimOutputFolders(
+  folders: Partial<Record<keyof typeof OUTPUT_FOLDERS, string>>,
+  { env = process.env, checkOnly = false }: { env?: NodeJS.ProcessEnv; checkOnly?: boolean } = {},
+): void {
+  const requests = (Object.entries(folders) as [keyof typeof OUTPUT_FOLDERS, string][]).map(([kind, dir]) => {
+    const { variable, byDesign } = OUTPUT_FOLDERS[kind];
+    const resolved = path.resolve(dir);
+    const given = env[variable];
+    const namedBy = given !== undefined && path.resolve(given) === resolved ? `${variable}=` : `the ${kind} folder`;
+    return { dir: resolved, kind, namedBy, byDesign: resolved === byDesign() };
+  });
+  // All are checked before any is created: one refused folder leaves no new ones behind.
+  for (const request of requests) claimFolder(request, { checkOnly: true });
+  if (!checkOnly) for (const request of requests) claimFolder(request);
 }
 
 /** A Vagrant-sortable version from the time: 20261128.163000.0 */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { progressBar } from '../src/build/pipeline.ts';
+import { FOLDER_MARKER } from '../src/files/owned-folder.ts';
 import { displayLine } from '../src/build/run.ts';
 import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
 
@@ -52,6 +53,11 @@ function sandbox() {
   };
   const boxDir = (name: string, version: string) => path.join(root, 'boxes', 'phusion', `${name}-amd64`, version);
   return { root, env, boxDir };
+}
+
+/** The builds' folders in the sandbox's work folder (its ownership marker aside). */
+function workFolders(root: string): string[] {
+  return readdirSync(path.join(root, 'work')).filter((name) => name !== FOLDER_MARKER);
 }
 
 function build(env: Record<string, string>, args: string[]) {
@@ -177,7 +183,7 @@ describe('boxsmith build with a stand-in packer', () => {
       child.kill('SIGINT');
       assert.equal(await exited, 130);
       assert.deepEqual(processesWith(marker), []);
-      assert.deepEqual(readdirSync(path.join(root, 'work')), [], 'the render step\'s cleanup removed the work folder');
+      assert.deepEqual(workFolders(root), [], 'the render step\'s cleanup removed the work folder');
       assert.ok(!existsSync(path.join(root, 'boxes', 'phusion', 'standin-amd64', '7.0.0', 'libvirt.box')));
     } finally {
       child.kill('SIGKILL');
@@ -277,9 +283,8 @@ describe('build output folders', () => {
   it('work folders are removed after a build unless --keep-work', () => {
     const { env, root } = sandbox();
     assert.equal(build(env, ['standin', '--version', '6.0.0']).status, 0);
-    mkdirSync(path.join(root, 'work'), { recursive: true });
-    assert.deepEqual(readdirSync(path.join(root, 'work')), []);
+    assert.deepEqual(workFolders(root), []);
     assert.equal(build(env, ['standin', '--version', '6.0.1', '--keep-work']).status, 0);
-    assert.equal(readdirSync(path.join(root, 'work')).length, 1);
+    assert.equal(workFolders(root).length, 1);
   });
 });

@@ -1,11 +1,12 @@
 // Definitions: inheritance, the schema, and the errors bad input gets (file, line:column, key path,
 // non-zero exit, nothing written).
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DefinitionError, UnknownBoxError } from '../src/definitions/errors.ts';
 import { deepMerge, listBoxes, loadDefinition } from '../src/definitions/load.ts';
+import { FOLDER_MARKER, newMarker } from '../src/files/owned-folder.ts';
 import { renderToDirectory } from '../src/render/render.ts';
 import { boxsmith, REPO_ROOT, snapshotTree, tempDir } from './helpers.ts';
 
@@ -28,10 +29,11 @@ function problemsOf(action: () => unknown): DefinitionError['problems'] {
   assert.fail('expected a DefinitionError');
 }
 
-/** A build directory with a file in it, to show a failed render leaves it alone. */
+/** The last good render: a render folder of boxsmith's (its marker says so), which a failed render must leave alone. */
 function existingBuildDirectory(): { outDir: string; before: ReturnType<typeof snapshotTree> } {
   const outDir = path.join(tempDir(), 'build');
   mkdirSync(outDir);
+  writeFileSync(path.join(outDir, FOLDER_MARKER), newMarker('render'));
   writeFileSync(path.join(outDir, 'box.pkr.hcl'), '# the last good render\n');
   return { outDir, before: snapshotTree(outDir) };
 }
@@ -208,7 +210,7 @@ describe('boxsmith render with bad input (the command as users run it)', () => {
       assert.match(result.stderr, expected);
       assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
       assert.deepEqual(snapshotTree(outDir), before);
-      assert.ok(!existsSync(`${outDir}.rendering-${result.pid}`));
+      assert.deepEqual(readdirSync(path.dirname(outDir)), ['build'], 'no staging folder left beside it');
     });
   }
 });

@@ -12,6 +12,7 @@ import type { PackerVersion } from '../packer/version.ts';
 import { chooseAccelerator, type AcceleratorChoice } from './accelerator.ts';
 import { AptCache } from './apt-cache.ts';
 import { withRunContext } from './run-context.ts';
+import { claimOutputFolders } from '../run-settings.ts';
 import { boxProvider } from '../render/context.ts';
 import { TimeLimitReached } from '../exec/errors.ts';
 import { formatDuration, parseDuration, setLongTimeout } from '../exec/timeouts.ts';
@@ -91,6 +92,8 @@ export interface BuildRunOutcome {
 }
 
 export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutcome> {
+  // Before any step: a folder that is not boxsmith's is refused with nothing written anywhere.
+  claimOutputFolders({ boxes: options.boxesDir, work: options.workRoot, logs: options.logsDir, cache: options.cacheDir });
   const outcome = await withRunContext(options.logsDir, async ({ runId, logRoot, signal: interrupted, watchdog }) => {
     let aptCache: AptCache | undefined;
     // The whole run's time limit, over all builds: `--timeout run=3h`, else the longest `run` of the definitions.

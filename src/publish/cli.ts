@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DefinitionError, UnknownBoxError } from '../definitions/errors.ts';
 import { installInterruptHandlers } from '../exec/signals.ts';
+import { FolderOwnershipError } from '../files/owned-folder.ts';
 import { ApiResponseError, PublishError, PublishUsageError } from './errors.ts';
 import { boxesRoot, publishBox, redactorFor } from './publish.ts';
 import { formatReport } from './report.ts';
@@ -105,7 +106,7 @@ export async function commandPublish(args: string[]): Promise<number> {
       console.error('boxsmith: publishing interrupted; nothing more was sent, and an unreleased version stays unreleased');
       return interrupts.exitCode;
     }
-    if (error instanceof PublishUsageError || error instanceof UnknownBoxError || error instanceof DefinitionError) {
+    if (error instanceof PublishUsageError || error instanceof UnknownBoxError || error instanceof DefinitionError || error instanceof FolderOwnershipError) {
       return usageError(redactor.redact(error.message), error instanceof PublishUsageError ? PUBLISH_USAGE : '');
     }
     // System errors (no space left, permission denied) are the host's to fix: their message says enough.

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { claimFolder } from '../files/owned-folder.ts';
 import { withFileLock } from '../inputs/lock.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
@@ -23,6 +24,8 @@ import { startReport, type ProviderOutcome, type PublishReport } from './report.
 
 export const DEFAULT_KEEP = 3;
 
+const PATH_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 /** Where each file of one box lives in a catalog tree. */
 export class CatalogTree {
   constructor(
@@ -32,7 +35,7 @@ export class CatalogTree {
   ) {
     for (const [what, segment] of [['org', org], ['box name', boxName]] as const) {
       // Names become path segments and URL segments: no separators, no dot files, nothing to escape.
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(segment)) throw new PublishError(`${what} "${segment}" cannot be a path in a catalog tree`);
+      if (!PATH_SEGMENT.test(segment)) throw new PublishError(`${what} "${segment}" cannot be a path in a catalog tree`);
     }
     // <org>/boxes/ holds the box files, so a box named "boxes" would collide with it.
     if (boxName === 'boxes') throw new PublishError('a box named "boxes" cannot be published to a static tree: <org>/boxes/ holds the box files');
@@ -53,6 +56,14 @@ export class CatalogTree {
   /** The path of a version's folder relative to the root, with `/` separators (also its URL path). */
   versionPath(version: string): string {
     return [this.org, 'boxes', this.boxName, 'versions', version].join('/');
+  }
+
+  /**
+   * The folder of a version a catalog lists, which retention deletes; none for a version that is
+   * not one plain path segment (a hand-edited `../..` must never reach outside the tree).
+   */
+  versionFolder(version: string): string | undefined {
+    return PATH_SEGMENT.test(version) ? this.file(this.versionPath(version)) : undefined;
   }
 
   boxPath(version: string, provider: string, architecture: string): string {
@@ -76,8 +87,17 @@ export interface StaticPublishOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Makes sure `static:DIR` is boxsmith's catalog tree (new, empty, marked, or published by an
+ * earlier boxsmith) before anything is copied: retention deletes version folders in it.
+ */
+export function claimCatalogTree(root: string, { checkOnly = false }: { checkOnly?: boolean } = {}): string {
+  return claimFolder({ dir: root, kind: 'catalog', namedBy: '--to static:' }, { checkOnly });
+}
+
 export async function publishToStaticTree(options: StaticPublishOptions): Promise<PublishReport> {
   const { built, dryRun, log } = options;
+  claimCatalogTree(options.root, { checkOnly: dryRun });
   const tree = new CatalogTree(path.resolve(options.root), built.org, built.boxName);
   const baseUrl = (options.baseUrl ?? pathToFileURL(tree.root).href).replace(/\/+$/, '');
   const report = startReport(`static:${tree.root}`, built, dryRun);
@@ -107,7 +127,7 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
     report.droppedVersions = dropped.map((entry) => entry.version);
     if (dryRun) {
       log(`[dry run] would write the catalog ${tree.catalogFile} and ${tree.catalogJsonFile} with versions ${catalog.versions.map((v) => v.version).join(', ')}`);
-      for (const entry of dropped) log(`[dry run] would delete ${tree.file(tree.versionPath(entry.version))}`);
+      for (const entry of dropped) log(`[dry run] would delete ${tree.versionFolder(entry.version) ?? `nothing of ${entry.version} (not a plain folder name)`}`);
       report.ok = true;
       return;
     }
@@ -117,7 +137,11 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
     await writeFileAtomic(tree.catalogJsonFile, text);
     report.released = true;
     // Only now that no catalog points at them.
-    for (const entry of dropped) await rm(tree.file(tree.versionPath(entry.version)), { recursive: true, force: true });
+    for (const entry of dropped) {
+      const folder = tree.versionFolder(entry.version);
+      if (folder) await rm(folder, { recursive: true, force: true });
+      else log(`${entry.version} left the catalog; it names no folder of the tree, so nothing was deleted`);
+    }
     report.ok = true;
   };
 

@@ -2,12 +2,13 @@
 // installer boxes, the guest scripts, Vagrant's insecure key pair and the box's Vagrantfile.
 // Everything is rendered in memory first and written by one rename, so bad input or a broken
 // template never touches an existing build directory, and rendering twice gives the same bytes.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { DefinitionError } from '../definitions/errors.ts';
 import { loadDefinition, type LoadedDefinition } from '../definitions/load.ts';
+import { FOLDER_MARKER, replaceableFolder } from '../files/owned-folder.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { templateContext, type TemplateContext } from './context.ts';
 import { alignHclAttributes, hclValue } from './hcl.ts';
@@ -60,25 +61,46 @@ export function renderToDirectory(box: string, outDir: string, options: RenderOp
   return rendered;
 }
 
+/**
+ * `render --out DIR`: the folder a user named is replaced only when it is boxsmith's render
+ * folder (or new, or empty; or foreign with `force`), checked before anything is written; the
+ * result carries the marker that makes it boxsmith's.
+ */
+export function renderToUserDirectory(box: string, outDir: string, options: RenderOptions & { force?: boolean }): { loaded: LoadedDefinition; files: RenderedFile[] } {
+  const dir = path.resolve(outDir);
+  // build/<box> is the project's own place for renders (build/work is the builds' work folder).
+  const byDesign = path.dirname(dir) === path.join(REPO_ROOT, 'build') && path.basename(dir) !== 'work';
+  const marker = replaceableFolder({ dir, kind: 'render', namedBy: '--out', byDesign, ...(options.force ? { force: true } : {}) });
+  const rendered = renderBox(box, options);
+  writeBuildDirectory(dir, [...rendered.files, { path: FOLDER_MARKER, content: marker, mode: 0o644 }]);
+  return rendered;
+}
+
 /** Writes rendered files as `outDir`, replacing what was there only once all are written. */
 export function writeBuildDirectory(outDir: string, files: RenderedFile[]): void {
-  const parent = path.dirname(path.resolve(outDir));
-  mkdirSync(parent, { recursive: true });
-  const staging = `${path.resolve(outDir)}.rendering-${process.pid}`;
-  const previous = `${path.resolve(outDir)}.previous-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
+  const target = path.resolve(outDir);
+  mkdirSync(path.dirname(target), { recursive: true });
+  // Fresh names (mkdtemp) beside the target: nothing of the user's in its parent is ever touched.
+  const staging = mkdtempSync(`${target}.rendering-${process.pid}-`);
+  let previous: string | undefined;
   try {
     for (const file of files) {
-      const target = path.join(staging, file.path);
-      mkdirSync(path.dirname(target), { recursive: true });
-      writeFileSync(target, file.content, { mode: file.mode });
+      const destination = path.join(staging, file.path);
+      mkdirSync(path.dirname(destination), { recursive: true });
+      writeFileSync(destination, file.content, { mode: file.mode });
     }
-    if (existsSync(outDir)) renameSync(outDir, previous);
-    renameSync(staging, outDir);
-    rmSync(previous, { recursive: true, force: true });
+    if (existsSync(target)) {
+      // rename(2) replaces the empty folder mkdtemp made, so the old one moves aside in one step.
+      previous = mkdtempSync(`${target}.previous-${process.pid}-`);
+      renameSync(target, previous);
+    }
+    renameSync(staging, target);
+    if (previous) rmSync(previous, { recursive: true, force: true });
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
-    if (!existsSync(outDir) && existsSync(previous)) renameSync(previous, outDir);
+    // The old folder goes back; an aside folder that stayed empty (or the replaced one) goes.
+    if (previous && !existsSync(target)) renameSync(previous, target);
+    else if (previous) rmSync(previous, { recursive: true, force: true });
     throw error;
   }
 }

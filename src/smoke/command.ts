@@ -8,7 +8,7 @@ import { withRunContext } from '../build/run-context.ts';
 import { displayLine, hypervisorInstalled } from '../build/run.ts';
 import { loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
-import { parseProviderList } from '../run-settings.ts';
+import { claimOutputFolders, parseProviderList } from '../run-settings.ts';
 import { cacheRoot } from '../inputs/iso.ts';
 import { boxProvider } from '../render/context.ts';
 import { resultTable } from './report.ts';
@@ -53,6 +53,7 @@ export async function commandTestBox(args: string[], dirs: TestBoxOptions): Prom
     return 2;
   }
   const loaded = loadDefinition(box);
+  claimOutputFolders({ boxes: dirs.boxesDir, logs: dirs.logsDir, cache: cacheRoot() });
   const { org, box_name } = loaded.definition;
   let requested: Provider[];
   try {

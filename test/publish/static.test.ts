@@ -46,6 +46,7 @@ describe('static catalog tree', () => {
     const report = await publish();
     assert.ok(report.ok && report.released);
     assert.deepEqual(allFiles(root), [
+      '.boxsmith-folder',
       `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.box`,
       `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.box.sha256`,
       `${ORG}/${BOX_NAME}`,
@@ -134,6 +135,26 @@ describe('static catalog tree', () => {
     await assert.rejects(publish({ version: '0.9.0', keep: 2 }), /0\.9\.0 is older than the 2 newest versions .* raise --keep/);
     assert.equal(readFileSync(path.join(root, ORG, BOX_NAME), 'utf8'), before);
     assert.ok(!existsSync(boxPath(root, '0.9.0')));
+  });
+
+  it('retention deletes nothing outside the tree: a hand-edited version that is no folder name only leaves the catalog', async () => {
+    const { boxesDir, root, lines, publish } = setup();
+    const victim = path.join(path.dirname(root), 'victim');
+    mkdirSync(victim);
+    writeFileSync(path.join(victim, 'precious.txt'), 'not the tree\'s\n');
+    writeBuild(boxesDir, '1.0.0');
+    await publish({ version: '1.0.0' });
+    const catalog = readCatalog(root);
+    // From <root>/phusion/boxes/<box>/versions/ six levels up is the tree's parent.
+    const escaping = `0/${'../'.repeat(6)}victim`;
+    catalog.versions.push({ version: escaping, providers: [] });
+    writeFileSync(path.join(root, ORG, BOX_NAME), JSON.stringify(catalog));
+    writeBuild(boxesDir, '1.1.0');
+    const report = await publish({ version: '1.1.0', keep: 2 });
+    assert.deepEqual(report.droppedVersions, [escaping]);
+    assert.deepEqual(readCatalog(root).versions.map((v) => v.version), ['1.1.0', '1.0.0']);
+    assert.equal(readFileSync(path.join(victim, 'precious.txt'), 'utf8'), 'not the tree\'s\n');
+    assert.ok(lines.some((line) => line.includes('nothing was deleted')));
   });
 
   it('defaults to the newest built version (numerically, not by name)', async () => {
