@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Definition } from '../definitions/schema.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
+import { withFileLock } from '../inputs/lock.ts';
 import type { CommandRunner } from './commands.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -34,6 +35,9 @@ export interface BaseImageOptions {
   /** HTTP proxy for debootstrap (apt-cacher-ng as the host reaches it), or undefined. */
   aptProxy: string | undefined;
   runner: CommandRunner;
+  signal?: AbortSignal;
+  /** Called once when another build is making the same image and this one waits for it. */
+  onWait?: (message: string) => void;
 }
 
 /** Host programs the image needs, each with the Debian package that has it. */
@@ -83,17 +87,39 @@ export function baseImageKey(box: string, definition: Definition, root: string):
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
 }
 
+/**
+ * The cached image, or a new one. Builds running side by side make it once: the others wait for
+ * the lock and then take it from the cache. The image appears by the rename of its finished
+ * folder, so it is never read half-made.
+ */
 export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseImage> {
-  const { box, definition, cacheDir, runner } = options;
+  const { box, definition, cacheDir } = options;
   const key = baseImageKey(box, definition, options.root);
   const dir = path.join(cacheDir, 'base-images', `${box}-${key}`);
+  const cached = cachedImage(dir);
+  if (cached) return cached;
+  mkdirSync(path.dirname(dir), { recursive: true });
+  return withFileLock(
+    `${dir}.lock`,
+    async () => cachedImage(dir) ?? (await makeBaseImage(options, key, dir)),
+    {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onWait: (owner) => options.onWait?.(`waiting for ${owner ? `pid ${owner.pid} (since ${owner.since})` : 'another build'}, which is making the ${box} base image`),
+    },
+  );
+}
+
+function cachedImage(dir: string): BaseImage | undefined {
   const image = path.join(dir, 'base.qcow2');
   const record = path.join(dir, 'base.json');
-  if (existsSync(record) && existsSync(image)) {
-    const { sha256, size } = JSON.parse(readFileSync(record, 'utf8')) as { sha256: string; size: number };
-    if (statSync(image).size === size) return { path: image, sha256, cached: true, dir };
-  }
+  if (!existsSync(record) || !existsSync(image)) return undefined;
+  const { sha256, size } = JSON.parse(readFileSync(record, 'utf8')) as { sha256: string; size: number };
+  return statSync(image).size === size ? { path: image, sha256, cached: true, dir } : undefined;
+}
 
+async function makeBaseImage(options: BaseImageOptions, key: string, dir: string): Promise<BaseImage> {
+  const { box, runner } = options;
+  const image = path.join(dir, 'base.qcow2');
   const missing = await baseImagePrerequisites();
   if (missing.length) {
     throw new Error(`cannot make the ${box} base image on this host; missing:\n  - ${missing.join('\n  - ')}`);

@@ -3,7 +3,9 @@
 // goodbye, ends all of it: every process carrying the run's tag, registered
 // process groups, daemons, QEMU processes and cgroups (SIGTERM, grace,
 // SIGKILL), then registered VirtualBox/VMware/libvirt VMs through their own
-// tools. Every action goes to watchdog.log in the run's log folder.
+// tools, and releases the run's leases on shared host daemons (the last
+// holder's release stops the daemon). Every action goes to watchdog.log in the
+// run's log folder.
 
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ import { formatDuration } from './timeouts.ts';
 import { findExecutable, toolPath } from './tools.ts';
 import { WATCHDOG_LOG_NAME, parseWatchdogMessage, watchdogTargetKey, type WatchdogTarget } from './watchdog.ts';
 import { runTag } from './run-id.ts';
+import { releaseLeases } from './shared-daemon.ts';
 
 export interface WatchdogServerOptions {
   runId: string;
@@ -136,6 +139,8 @@ export class WatchdogServer {
       if (target.type === 'vm' && target.kind !== 'qemu') await this.tearDownVm(target);
       if (target.type === 'libvirt') await this.tearDownLibvirt(target);
     }
+    // Then the run's leases on shared daemons (after the VMs: libvirtd may be one of them).
+    await this.releaseLeases();
 
     let alive = this.collectProcesses();
     if (alive.length === 0) this.log('no process of the run is running');
@@ -232,6 +237,21 @@ export class WatchdogServer {
     } else if (target.kind === 'vmware') {
       await this.runTool('vmrun', ['stop', target.vmx, 'hard'], `VMware VM ${target.vmx}`);
       await this.runTool('vmrun', ['deleteVM', target.vmx], `VMware VM ${target.vmx}`);
+    }
+  }
+
+  private async releaseLeases(): Promise<void> {
+    const byDir = new Map<string, string[]>();
+    for (const target of this.registered) {
+      if (target.type === 'lease') byDir.set(target.dir, [...(byDir.get(target.dir) ?? []), target.id]);
+    }
+    for (const [dir, ids] of byDir) {
+      try {
+        const stopped = await releaseLeases(dir, ids);
+        this.log(`released lease(s) ${ids.join(', ')} on ${dir}: ${stopped ? 'no live lease remained, the daemon was stopped' : 'other runs still hold it'}`);
+      } catch (error) {
+        this.log(`could not release lease(s) on ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
   }
 

@@ -13,6 +13,8 @@
 //   {"register":"vm","kind":"vmware","vmx":S}       vmrun stop S hard; vmrun deleteVM S
 //   {"register":"libvirt","domain":S}               virsh destroy S; virsh undefine S --remove-all-storage
 //   {"register":"cgroup","path":S}                  a cgroup whose members to kill
+//   {"register":"lease","dir":S,"id":S}             a lease on a shared host daemon (shared-daemon.ts):
+//                                                   released, and the daemon stopped when no live lease remains
 //   {"unregister":...same fields...}
 //   {"goodbye":true}                                the run ended normally; exit without killing
 // "pid" and "vm/qemu" may carry "startTime", "pgid" "leaderStartTime" (clock
@@ -36,7 +38,8 @@ export type WatchdogTarget =
   | { type: 'vm'; kind: 'virtualbox'; name: string }
   | { type: 'vm'; kind: 'vmware'; vmx: string }
   | { type: 'libvirt'; domain: string; connect?: string }
-  | { type: 'cgroup'; path: string };
+  | { type: 'cgroup'; path: string }
+  | { type: 'lease'; dir: string; id: string };
 
 export type WatchdogCommand = { action: 'register' | 'unregister'; target: WatchdogTarget } | { action: 'goodbye' };
 
@@ -79,6 +82,10 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
     case 'cgroup':
       if (!isNonEmptyString(fields.path) || !fields.path.startsWith('/')) throw bad('"path" must be an absolute path');
       return { action, target: { type, path: fields.path } };
+    case 'lease':
+      if (!isNonEmptyString(fields.dir) || !fields.dir.startsWith('/')) throw bad('"dir" must be an absolute path');
+      if (!isNonEmptyString(fields.id) || fields.id.includes('/')) throw bad('"id" must be a lease id');
+      return { action, target: { type, dir: fields.dir, id: fields.id } };
     case 'libvirt':
       if (!isNonEmptyString(fields.domain)) throw bad('"domain" must be a non-empty string');
       return { action, target: isNonEmptyString(fields.connect) ? { type, domain: fields.domain, connect: fields.connect } : { type, domain: fields.domain } };
@@ -97,7 +104,7 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
           throw bad(`unknown VM kind ${JSON.stringify(fields.kind)} (expected qemu, virtualbox or vmware)`);
       }
     default:
-      throw bad('unknown target type (expected pgid, pid, vm, libvirt or cgroup)');
+      throw bad('unknown target type (expected pgid, pid, vm, libvirt, cgroup or lease)');
   }
 }
 
@@ -110,6 +117,8 @@ export function watchdogTargetKey(target: WatchdogTarget): string {
       return `pid:${target.pid}`;
     case 'cgroup':
       return `cgroup:${target.path}`;
+    case 'lease':
+      return `lease:${target.dir}:${target.id}`;
     case 'libvirt':
       return `libvirt:${target.connect ?? ''}:${target.domain}`;
     case 'vm':
