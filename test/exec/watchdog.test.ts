@@ -21,6 +21,7 @@ describe('watchdog protocol', () => {
       { type: 'vm', kind: 'vmware', vmx: '/vms/box.vmx' },
       { type: 'libvirt', domain: 'boxsmith-debian', connect: 'qemu:///system' },
       { type: 'cgroup', path: '/sys/fs/cgroup/boxsmith-x' },
+      { type: 'lease', dir: '/cache/apt-cacher-ng', id: '123-456-0' },
     ] as const;
     for (const target of targets) {
       for (const action of ['register', 'unregister'] as const) {
