@@ -147,9 +147,9 @@ describe('shared host daemons (stand-in daemon: sleep)', () => {
     assert.deepEqual(two.record.processes, [daemon]);
     // A run that died without releasing.
     writeFileSync(path.join(dir, 'leases', `${deadPid()}-1-0.json`), JSON.stringify({ pid: deadPid(), startTime: 1, since: 'then' }));
-    assert.equal(await one.release(), false);
+    assert.equal((await one.release()).stopped, false);
     assert.ok(isAlive(daemon.pid, daemon.startTime), 'another lease is live');
-    assert.equal(await two.release(), true, 'the dead lease does not keep the daemon');
+    assert.equal((await two.release()).stopped, true, 'the dead lease does not keep the daemon');
     assert.ok(await eventually(() => !isAlive(daemon.pid, daemon.startTime)));
     assert.deepEqual(await pruneLeases(dir), []);
   });

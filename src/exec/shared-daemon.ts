@@ -37,13 +37,23 @@ export interface LeaseHolder {
   since: string;
 }
 
+export type StopHook<Info> = (record: DaemonRecord<Info>) => Promise<string[]>;
+
+export interface Released {
+  /** Whether this was the last live lease and the daemon was stopped. */
+  stopped: boolean;
+  /** What the stop hooks removed. */
+  removed: string[];
+}
+
 export interface SharedDaemonOptions<Info> {
   /** The state folder (leases, record, lock). */
   dir: string;
   /** Starts the daemon (called under the lock, when none runs) and waits until it serves. */
   start: () => Promise<Omit<DaemonRecord<Info>, 'since'>>;
-  /** Before the daemon is stopped by the last holder, while it still runs (e.g. removing libvirt networks). */
-  beforeStop?: (record: DaemonRecord<Info>) => Promise<void>;
+  /** Cleanups of the last holder, with the daemon still running and once it stopped; they return what they removed. */
+  beforeStop?: StopHook<Info>;
+  afterStop?: StopHook<Info>;
   runId?: string;
   watchdog?: Watchdog;
   signal?: AbortSignal;
@@ -101,13 +111,14 @@ export class SharedDaemonLease<Info> {
     return this.record.info;
   }
 
-  /** Gives the lease back; the last holder stops the daemon. Returns whether it was stopped. */
-  async release(): Promise<boolean> {
-    if (this.released) return false;
+  /** Gives the lease back; the last holder stops the daemon. */
+  async release(): Promise<Released> {
+    if (this.released) return { stopped: false, removed: [] };
     this.released = true;
-    const stopped = await releaseLeases<Info>(this.options.dir, [this.id], this.options.beforeStop);
+    const { beforeStop, afterStop } = this.options;
+    const released = await releaseLeases<Info>(this.options.dir, [this.id], { ...(beforeStop ? { beforeStop } : {}), ...(afterStop ? { afterStop } : {}) });
     this.options.watchdog?.unregister({ type: 'lease', dir: this.options.dir, id: this.id });
-    return stopped;
+    return released;
   }
 }
 
@@ -115,19 +126,25 @@ export class SharedDaemonLease<Info> {
  * Removes the leases `ids` (and dead ones) and, when no live lease remains, stops the daemon and
  * removes its record. Used by a run ending and by the watchdog of a run that died.
  */
-export async function releaseLeases<Info>(dir: string, ids: string[], beforeStop?: (record: DaemonRecord<Info>) => Promise<void>): Promise<boolean> {
+export async function releaseLeases<Info>(
+  dir: string,
+  ids: string[],
+  hooks: { beforeStop?: StopHook<Info>; afterStop?: StopHook<Info> } = {},
+): Promise<Released> {
   return withFileLock(lockFile(dir), async () => {
     for (const id of ids) await rm(path.join(dir, 'leases', `${id}.json`), { force: true });
-    if ((await pruneLeases(dir)).length > 0) return false;
+    if ((await pruneLeases(dir)).length > 0) return { stopped: false, removed: [] };
     const record = await readRecord<Info>(dir);
-    if (!record) return false;
+    if (!record) return { stopped: false, removed: [] };
+    const removed: string[] = [];
     try {
-      if (beforeStop && daemonAlive(record)) await beforeStop(record);
+      if (hooks.beforeStop && daemonAlive(record)) removed.push(...(await hooks.beforeStop(record)));
     } finally {
       await stopProcesses(record.processes);
       await rm(recordFile(dir), { force: true });
     }
-    return true;
+    if (hooks.afterStop) removed.push(...(await hooks.afterStop(record)));
+    return { stopped: true, removed };
   });
 }
 

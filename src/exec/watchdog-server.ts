@@ -247,7 +247,7 @@ export class WatchdogServer {
     }
     for (const [dir, ids] of byDir) {
       try {
-        const stopped = await releaseLeases(dir, ids);
+        const { stopped } = await releaseLeases(dir, ids);
         this.log(`released lease(s) ${ids.join(', ')} on ${dir}: ${stopped ? 'no live lease remained, the daemon was stopped' : 'other runs still hold it'}`);
       } catch (error) {
         this.log(`could not release lease(s) on ${dir}: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,16 +1,19 @@
 // libvirt for vagrant-libvirt, started by boxsmith where no libvirtd runs (containers and CI
-// machines have no systemd to start it): virtlogd and libvirtd in their own process groups under
-// the supervisor and the watchdog, stopped afterwards, with the NAT network, firewall chains and
-// storage volumes that the smoke test made removed again. A libvirtd that was already running is
-// used and left as it was found.
-import { existsSync } from 'node:fs';
+// machines have no systemd to start it): virtlogd and libvirtd, shared by the smoke tests of the
+// host's boxsmith runs through leases (src/exec/shared-daemon.ts) and stopped by the last of them,
+// which also removes the NAT networks and firewall chains the smoke tests made. Each run removes
+// the storage volumes of its own domain and box. A libvirtd that was already running is used and
+// left as it was found (only the runs' volumes go).
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCaptured } from '../exec/captured.ts';
 import { StageAbortedError } from '../exec/errors.ts';
-import { runSupervised } from '../exec/supervise.ts';
+import { leaseSharedDaemon, spawnHostDaemon, type DaemonProcess, type DaemonRecord, type SharedDaemonLease } from '../exec/shared-daemon.ts';
 import { findExecutable } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
-import { sleep } from '../exec/proc.ts';
+import { sendSignal, sleep } from '../exec/proc.ts';
+import { acquireFileLock } from '../inputs/lock.ts';
 
 export const LIBVIRT_URI = 'qemu:///system';
 const SBIN_PATH = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -23,9 +26,27 @@ export interface LibvirtState {
 
 export interface LibvirtStartOptions {
   logDir: string;
+  /** The Vagrant box name (org/name): vagrant-libvirt's volume of the box is named after it. */
+  boxName: string;
+  /** The run's domain: its volumes start with its name. */
+  domain: string;
+  runId?: string;
   watchdog?: Watchdog;
-  runTimeoutMs: number;
   signal?: AbortSignal;
+  /** Called once when another run smoke-tests the same box name and this one waits for it. */
+  onWait?: (message: string) => void;
+}
+
+/** Host-wide, not per cache folder: every run on the host shares the one system libvirtd. */
+export function libvirtStateDir(): string {
+  return path.join(process.getuid?.() === 0 ? '/run' : tmpdir(), 'boxsmith', 'libvirt');
+}
+
+interface LibvirtInfo {
+  /** False when a libvirtd was already running: it is used, not stopped. */
+  started: boolean;
+  /** What was there before boxsmith started libvirtd: the last holder removes nothing of it. */
+  before: LibvirtState;
 }
 
 async function virsh(args: string[], timeoutMs = 30_000) {
@@ -56,83 +77,101 @@ export async function libvirtState(): Promise<LibvirtState> {
 
 export class LibvirtDaemons {
   private constructor(
-    /** False when a libvirtd was already running: it is used, not stopped. */
-    readonly started: boolean,
-    readonly before: LibvirtState,
-    private readonly daemons: { controller: AbortController; exited: Promise<unknown> }[],
+    private readonly lease: SharedDaemonLease<LibvirtInfo>,
+    private readonly releaseBoxLock: () => Promise<void>,
+    /** This run's view when it began: volumes it adds are found against it. */
+    private readonly before: LibvirtState,
+    private readonly ownVolumePrefixes: string[],
   ) {}
 
+  /** False when a libvirtd was already running (not boxsmith's): it is used, not stopped. */
+  get started(): boolean {
+    return this.lease.info.started;
+  }
+
   static async start(options: LibvirtStartOptions): Promise<LibvirtDaemons> {
-    if (await libvirtAnswers()) return new LibvirtDaemons(false, await libvirtState(), []);
-    const daemons: { controller: AbortController; exited: Promise<unknown> }[] = [];
-    const startDaemon = (name: string) => {
-      const program = findExecutable(name, SBIN_PATH);
-      if (!program) throw new Error(`${name} is not installed (Debian package libvirt-daemon-system; setup/install.sh installs it)`);
-      const controller = new AbortController();
-      const exited = runSupervised({
-        stage: name,
-        command: program,
-        args: [],
-        logFile: path.join(options.logDir, `${name}.log`),
-        diagnosticsDir: options.logDir,
-        timeoutMs: options.runTimeoutMs,
-        graceMs: 10_000,
-        signal: controller.signal,
-        ...(options.watchdog ? { watchdog: options.watchdog } : {}),
-      });
-      exited.catch(() => undefined);
-      daemons.push({ controller, exited });
-    };
+    const dir = libvirtStateDir();
+    const lease = await leaseSharedDaemon<LibvirtInfo>({
+      dir,
+      start: () => startDaemons(options),
+      beforeStop: removeNetworks,
+      afterStop: async (record) => (record.info.started ? removeFirewallChains(record.info.before.iptablesChains) : []),
+      ...(options.runId ? { runId: options.runId } : {}),
+      ...(options.watchdog ? { watchdog: options.watchdog } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    // vagrant-libvirt keeps one volume per box name (and version, 0 for a file) in the pool, and
+    // reuses it when it is there: two runs testing the same box name would test one box.
+    let releaseBoxLock: () => Promise<void>;
     try {
-      startDaemon('virtlogd');
-      startDaemon('libvirtd');
-      const deadline = Date.now() + 30_000;
-      while (!(await libvirtAnswers())) {
-        if (Date.now() > deadline) throw new Error(`libvirtd did not answer on ${LIBVIRT_URI} within 30 s (see ${options.logDir}/libvirtd.log)`);
-        if (options.signal?.aborted) throw new StageAbortedError('libvirtd', 'interrupted');
-        await sleep(250);
-      }
+      mkdirSync(path.join(dir, 'boxes'), { recursive: true });
+      releaseBoxLock = await acquireFileLock(path.join(dir, 'boxes', `${options.boxName.replace(/[^A-Za-z0-9._-]/g, '_')}.lock`), {
+        ...(options.signal ? { signal: options.signal } : {}),
+        onWait: (owner) =>
+          options.onWait?.(`waiting for the smoke test of ${options.boxName} by pid ${owner?.pid ?? '?'}${owner ? ` since ${owner.since}` : ''} (libvirt keeps one volume per box name)`),
+      });
     } catch (error) {
-      await stopAll(daemons);
+      await lease.release();
       throw error;
     }
-    // What was there before the daemons started: nothing of it is removed afterwards.
-    return new LibvirtDaemons(true, await libvirtState(), daemons);
+    const before = await libvirtState();
+    return new LibvirtDaemons(lease, releaseBoxLock, before, [options.domain, `${options.boxName.replace(/\//g, '-VAGRANTSLASH-')}_vagrant_box_image_`]);
   }
 
   /**
-   * Removes what the run added (domains are the caller's: destroy them first), then stops the
-   * daemons boxsmith started. Networks are removed only when boxsmith started libvirtd.
+   * Removes the volumes this run added (domains are the caller's: destroy them first), then gives
+   * the lease back: the last run stops the daemons boxsmith started, with the networks and
+   * firewall chains added since.
    */
   async stop(): Promise<string[]> {
     const removed: string[] = [];
-    const now = await libvirtState().catch(() => undefined);
-    if (now) {
-      for (const volume of now.volumes.filter((v) => !this.before.volumes.includes(v))) {
+    try {
+      const now = await libvirtState().catch(() => undefined);
+      for (const volume of now?.volumes ?? []) {
         const [pool, name] = volume.split('/') as [string, string];
+        if (this.before.volumes.includes(volume) || !this.ownVolumePrefixes.some((prefix) => name.startsWith(prefix))) continue;
         if ((await virsh(['vol-delete', '--pool', pool, name])).exitCode === 0) removed.push(`volume ${volume}`);
       }
-      if (this.started) {
-        for (const network of now.networks.filter((n) => !this.before.networks.includes(n))) {
-          await virsh(['net-destroy', network]);
-          if ((await virsh(['net-undefine', network])).exitCode === 0) removed.push(`network ${network}`);
-        }
-      }
+    } finally {
+      await this.releaseBoxLock();
+      removed.push(...(await this.lease.release()).removed);
     }
-    await stopAll(this.daemons);
-    if (this.started) removed.push(...(await removeFirewallChains(this.before.iptablesChains)));
     return removed;
   }
 }
 
-async function stopAll(daemons: { controller: AbortController; exited: Promise<unknown> }[]): Promise<void> {
-  // libvirtd first: it may still write through virtlogd.
-  for (const daemon of [...daemons].reverse()) {
-    daemon.controller.abort();
-    await daemon.exited.catch((error: unknown) => {
-      if (!(error instanceof StageAbortedError)) throw error;
-    });
+async function startDaemons(options: LibvirtStartOptions): Promise<Omit<DaemonRecord<LibvirtInfo>, 'since'>> {
+  if (await libvirtAnswers()) return { processes: [], info: { started: false, before: await libvirtState() } };
+  const processes: DaemonProcess[] = [];
+  try {
+    for (const name of ['virtlogd', 'libvirtd']) {
+      const program = findExecutable(name, SBIN_PATH);
+      if (!program) throw new Error(`${name} is not installed (Debian package libvirt-daemon-system; setup/install.sh installs it)`);
+      processes.push(spawnHostDaemon(program, [], path.join(options.logDir, `${name}.log`)));
+    }
+    const deadline = Date.now() + 30_000;
+    while (!(await libvirtAnswers())) {
+      if (Date.now() > deadline) throw new Error(`libvirtd did not answer on ${LIBVIRT_URI} within 30 s (see ${options.logDir}/libvirtd.log)`);
+      if (options.signal?.aborted) throw new StageAbortedError('libvirtd', 'interrupted');
+      await sleep(250);
+    }
+  } catch (error) {
+    for (const daemon of processes.reverse()) sendSignal(daemon.pid, 'SIGKILL');
+    throw error;
   }
+  return { processes, info: { started: true, before: await libvirtState() } };
+}
+
+/** The last holder's cleanup while libvirtd still runs: the networks the smoke tests made. */
+async function removeNetworks(record: DaemonRecord<LibvirtInfo>): Promise<string[]> {
+  if (!record.info.started) return [];
+  const removed: string[] = [];
+  const now = await libvirtState().catch(() => undefined);
+  for (const network of now?.networks.filter((n) => !record.info.before.networks.includes(n)) ?? []) {
+    await virsh(['net-destroy', network]);
+    if ((await virsh(['net-undefine', network])).exitCode === 0) removed.push(`network ${network}`);
+  }
+  return removed;
 }
 
 /** libvirt's LIBVIRT_* chains and the jumps into them, where they were not there before. */

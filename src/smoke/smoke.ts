@@ -160,8 +160,10 @@ function commands(state: SmokeState, ctx: StepContext, stage: string): CommandRu
 async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
   state.daemons = await LibvirtDaemons.start({
     logDir: state.options.logDir,
-    runTimeoutMs: ctx.remainingMs() + 10 * 60_000,
+    boxName: state.boxName,
+    domain: state.domain,
     signal: ctx.signal,
+    ...(state.options.onLine ? { onWait: state.options.onLine } : {}),
     ...(state.options.watchdog ? { watchdog: state.options.watchdog } : {}),
   });
   state.options.onLine?.(state.daemons.started ? 'started virtlogd and libvirtd' : 'using the libvirtd already running');
