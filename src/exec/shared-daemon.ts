@@ -13,7 +13,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-files.ts';
-import { withFileLock, type LockOwner } from '../inputs/lock.ts';
+import { withFileLock } from '../inputs/lock.ts';
 import { isAlive, readProcStat, sendSignal, sleep } from './proc.ts';
 import { RUN_ID_ENV, TASK_ID_ENV } from './run-id.ts';
 import type { Watchdog } from './watchdog.ts';
@@ -57,8 +57,6 @@ export interface SharedDaemonOptions<Info> {
   runId?: string;
   watchdog?: Watchdog;
   signal?: AbortSignal;
-  /** Called when another run holds the state folder's lock (starting or stopping the daemon). */
-  onWait?: (owner: LockOwner | undefined) => void;
 }
 
 const STOP_GRACE_MS = 5000;
@@ -72,6 +70,8 @@ export async function leaseSharedDaemon<Info>(options: SharedDaemonOptions<Info>
   if (!self) throw new Error('cannot read /proc/self/stat: a lease needs the process start time');
   const id = `${process.pid}-${self.startTime}-${leaseCounter++}`;
   const holder: LeaseHolder = { pid: process.pid, startTime: self.startTime, ...(options.runId ? { runId: options.runId } : {}), since: new Date().toISOString() };
+  // Registered first: a run killed right after writing its lease still has it released.
+  options.watchdog?.register({ type: 'lease', dir, id });
   const record = await withFileLock(
     lockFile(dir),
     async () => {
@@ -92,9 +92,11 @@ export async function leaseSharedDaemon<Info>(options: SharedDaemonOptions<Info>
       await writeFileAtomic(path.join(dir, 'leases', `${id}.json`), `${JSON.stringify(holder)}\n`);
       return current;
     },
-    { ...(options.signal ? { signal: options.signal } : {}), ...(options.onWait ? { onWait: options.onWait } : {}) },
-  );
-  options.watchdog?.register({ type: 'lease', dir, id });
+    options.signal ? { signal: options.signal } : {},
+  ).catch((error: unknown) => {
+    options.watchdog?.unregister({ type: 'lease', dir, id });
+    throw error;
+  });
   return new SharedDaemonLease(options, id, record);
 }
 

@@ -139,8 +139,6 @@ export class WatchdogServer {
       if (target.type === 'vm' && target.kind !== 'qemu') await this.tearDownVm(target);
       if (target.type === 'libvirt') await this.tearDownLibvirt(target);
     }
-    // Then the run's leases on shared daemons (after the VMs: libvirtd may be one of them).
-    await this.releaseLeases();
 
     let alive = this.collectProcesses();
     if (alive.length === 0) this.log('no process of the run is running');
@@ -170,6 +168,9 @@ export class WatchdogServer {
     for (const cgroup of this.cgroups()) {
       if (!cgroup.remove()) this.log(`could not remove cgroup ${cgroup.path} (processes remain)`);
     }
+    // The run's leases on shared daemons last: libvirtd may be one (the VMs needed it), and the
+    // lock they take may be busy a while with another run starting a daemon.
+    await this.releaseLeases();
     const survivors = this.collectProcesses();
     if (survivors.length > 0) {
       this.log(`could not kill (uninterruptible sleep?): ${survivors.map((p) => `${p.pid} (${p.comm}, state ${p.state})`).join(', ')}`);
