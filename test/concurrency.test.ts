@@ -118,7 +118,8 @@ describe('the package cache shared by runs (real apt-cacher-ng)', { skip: !hasAp
     assert.ok(isAlive(pid as number));
     only.child.kill('SIGKILL');
     assert.ok(await eventually(() => !isAlive(pid as number)), 'the daemon is stopped within 10 s');
-    assert.match(readFileSync(path.join(cacheDir, 'logs', 'watchdog.log'), 'utf8'), /no live lease remained, the daemon was stopped/);
+    const log = path.join(cacheDir, 'logs', 'watchdog.log');
+    assert.ok(await eventually(() => /no live lease remained, the daemon was stopped/.test(readFileSync(log, 'utf8'))), 'the watchdog says so');
   });
 
   test('a port the running daemon does not use is refused in one line', async () => {
