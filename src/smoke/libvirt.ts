@@ -84,9 +84,10 @@ export class LibvirtDaemons {
     private readonly ownVolumePrefixes: string[],
   ) {}
 
-  /** False when a libvirtd was already running (not boxsmith's): it is used, not stopped. */
-  get started(): boolean {
-    return this.lease.info.started;
+  /** What serves this run: boxsmith's daemons (perhaps started by another run) or a libvirtd found running. */
+  get description(): string {
+    const libvirtd = this.lease.record.processes[1];
+    return libvirtd ? `virtlogd and libvirtd started by boxsmith (libvirtd pid ${libvirtd.pid}, shared by the runs of this host)` : 'the libvirtd already running';
   }
 
   static async start(options: LibvirtStartOptions): Promise<LibvirtDaemons> {

@@ -166,7 +166,7 @@ async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> 
     ...(state.options.onLine ? { onWait: state.options.onLine } : {}),
     ...(state.options.watchdog ? { watchdog: state.options.watchdog } : {}),
   });
-  state.options.onLine?.(state.daemons.started ? 'started virtlogd and libvirtd' : 'using the libvirtd already running');
+  state.options.onLine?.(`using ${state.daemons.description}`);
 }
 
 async function stopLibvirt(state: SmokeState): Promise<void> {
