@@ -138,6 +138,15 @@ describe('the package cache shared by runs (real apt-cacher-ng)', { skip: !hasAp
   });
 });
 
+test('a cache folder the package cache cannot use is refused in one line', { skip: !hasAptCacherNg && 'apt-cacher-ng is not installed' }, async () => {
+  const cacheDir = tempDir();
+  writeFileSync(path.join(cacheDir, 'apt-cacher-ng'), 'a file where the folder goes\n');
+  await assert.rejects(
+    AptCache.start({ cacheDir, backends: { debian: [], ubuntu: [] } }),
+    (error: unknown) => error instanceof HostSetupError && error.message.startsWith(`the package cache in ${path.join(cacheDir, 'apt-cacher-ng')}: `) && !error.message.includes('\n'),
+  );
+});
+
 describe('shared host daemons (stand-in daemon: sleep)', () => {
   test('stand-in: leases of one process and of a dead one; the last live release stops it', async () => {
     const dir = tempDir();

@@ -70,6 +70,10 @@ export class AptCache {
       ...(options.runId ? { runId: options.runId } : {}),
       ...(options.watchdog ? { watchdog: options.watchdog } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+    }).catch((error: unknown) => {
+      // A folder it cannot write (permissions, a full disk) is the user's to fix: one line too.
+      if ((error as NodeJS.ErrnoException).code) throw new HostSetupError(`the package cache in ${root}: ${(error as Error).message}`);
+      throw error;
     });
     if (options.port !== undefined && lease.info.port !== options.port) {
       await lease.release();

@@ -78,7 +78,7 @@ export async function leaseSharedDaemon<Info>(options: SharedDaemonOptions<Info>
       const live = await pruneLeases(dir);
       let current = await readRecord<Info>(dir);
       if (current && !daemonAlive(current)) {
-        // Crashed, or orphaned by holders that all died with their watchdogs: what is left of it goes.
+        // It crashed (or one of its processes did): what is left of it goes, and a new one starts.
         await stopProcesses(current.processes);
         current = undefined;
       } else if (current && live.length === 0 && current.processes.length === 0) {
