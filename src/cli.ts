@@ -8,6 +8,7 @@ import { commandTestBox } from './smoke/command.ts';
 import { commandPublish, commandServe } from './publish/cli.ts';
 import { DefinitionError, displayPath, UnknownBoxError } from './definitions/errors.ts';
 import { STAGES, type Provider } from './definitions/schema.ts';
+import { HostSetupError } from './exec/errors.ts';
 import { parseDuration, parseTimeoutOverrides } from './exec/timeouts.ts';
 import { cacheRoot } from './inputs/iso.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
@@ -197,6 +198,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof DefinitionError || error instanceof UnknownBoxError || error instanceof UsageError || error instanceof FolderOwnershipError) {
       console.error(`boxsmith: ${error.message}`);
       return 2;
+    }
+    if (error instanceof HostSetupError) {
+      console.error(`boxsmith: ${error.message}`);
+      return 1;
     }
     if (error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`boxsmith: ${error.message}\n${USAGE}`);

@@ -169,6 +169,43 @@ describe('boxsmith build with a stand-in packer', () => {
     }
   });
 
+  it('a second build of the same box and provider waits for the first, says so, and Ctrl-C ends the wait', async () => {
+    const { env, root } = sandbox();
+    const marker = `boxsmith-queue-${process.pid}-${Date.now()}`;
+    const start = (version: string) =>
+      spawn(process.execPath, ['--import', 'tsx', CLI, 'build', 'standin', '--version', version, '--no-apt-cache', '--no-test'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env, STANDIN_MODE: 'hang', STANDIN_MARKER: path.join(root, marker) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    const first = start('8.0.0');
+    let second: ReturnType<typeof start> | undefined;
+    try {
+      assert.ok(await waitFor(() => existsSync(path.join(root, `${marker}.started`)), 60_000), 'the first build reached Packer');
+      second = start('8.0.1');
+      let output = '';
+      second.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      second.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const secondExited = new Promise<number | null>((resolve) => second!.on('exit', (code) => resolve(code)));
+      assert.ok(await waitFor(() => /waiting for the build of standin \(qemu\) by pid \d+ since /.test(output), 30_000), output);
+      assert.match(output, new RegExp(`by pid ${first.pid} since`));
+      second.kill('SIGINT');
+      assert.equal(await secondExited, 130);
+      assert.doesNotMatch(output, /^\s+at /m);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGKILL');
+    }
+    assert.ok(await waitFor(() => processesWith(marker).length === 0, 10_000), 'the watchdog of the killed first build ended its stand-in');
+  });
+
+  it('a package cache that cannot start: one line, exit 1, no stack trace', () => {
+    const { env } = sandbox();
+    const result = boxsmith(['build', 'standin', '--no-test', '--apt-cache-port', '40000'], env);
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^boxsmith: apt-cacher-ng cannot listen on port 40000 \(above 32767\); choose a lower --apt-cache-port\n$/);
+  });
+
   it('Ctrl-C mid-build: the stage is stopped, cleanups run (no work folder left), exit 130', async () => {
     const { env, root } = sandbox();
     const marker = `boxsmith-interrupt-${process.pid}-${Date.now()}`;

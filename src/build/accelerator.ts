@@ -2,10 +2,11 @@
 // paravirtual KVM device on which a stock kernel hangs. So the host's kernel is booted under KVM
 // (no root filesystem: reaching the kernel's "cannot mount root" panic proves it runs), once per
 // host, kernel and QEMU version; the verdict is cached.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { release } from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-files.ts';
 import { runCaptured } from '../exec/captured.ts';
 import { toolPath } from '../exec/tools.ts';
 
@@ -56,8 +57,8 @@ export async function chooseAccelerator(setting: 'auto' | Accelerator, cacheDir:
           ? `/dev/kvm exists, but ${path.basename(kernel)} did not boot under KVM within ${PROBE_TIMEOUT_MS / 1000} s`
           : `/dev/kvm exists, but QEMU could not boot under KVM: ${(probe.stderr || probe.stdout).trim().split('\n').pop() ?? ''}`,
       };
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(cacheFile, `${JSON.stringify({ key, choice }, null, 2)}\n`);
+  // Whole or not at all: a build starting beside this one reads it.
+  await writeFileAtomic(cacheFile, `${JSON.stringify({ key, choice }, null, 2)}\n`);
   return choice;
 }
 

@@ -15,6 +15,7 @@ import { syncDirectory, syncFile } from '../atomic-files.ts';
 import { runCaptured } from '../exec/captured.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
+import { withFileLock } from '../inputs/lock.ts';
 import type { CommandRunner } from './commands.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -40,6 +41,9 @@ export interface BaseImageOptions {
   runner: CommandRunner;
   /** Told why a cached image is made again. */
   onWarning?: (message: string) => void;
+  signal?: AbortSignal;
+  /** Called once when another build is making the same image and this one waits for it. */
+  onWait?: (message: string) => void;
 }
 
 /** Host programs the image needs, each with the Debian package that has it. */
@@ -118,15 +122,37 @@ export async function checkCachedBaseImage(dir: string): Promise<CachedBaseImage
   return { usable: true, image: { path: image, sha256: recorded.sha256, cached: true, dir } };
 }
 
+/**
+ * The cached image, or a new one. Builds running side by side make it once: the others wait for
+ * the lock and then take it from the cache. The image appears by the rename of its finished
+ * folder, so it is never read half-made.
+ */
 export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseImage> {
-  const { box, definition, cacheDir, runner } = options;
+  const { box, definition, cacheDir } = options;
   const key = baseImageKey(box, definition, options.root);
   const dir = path.join(cacheDir, 'base-images', `${box}-${key}`);
-  const image = path.join(dir, 'base.qcow2');
   const cached = await checkCachedBaseImage(dir);
   if (cached.usable) return cached.image;
-  if (cached.problem) options.onWarning?.(`the cached ${box} base image is not used: ${cached.problem}; making it again`);
+  mkdirSync(path.dirname(dir), { recursive: true });
+  return withFileLock(
+    `${dir}.lock`,
+    async () => {
+      // Another build may have made it while this one waited.
+      const now = await checkCachedBaseImage(dir);
+      if (now.usable) return now.image;
+      if (now.problem) options.onWarning?.(`the cached ${box} base image is not used: ${now.problem}; making it again`);
+      return makeBaseImage(options, key, dir);
+    },
+    {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onWait: (owner) => options.onWait?.(`waiting for ${owner ? `pid ${owner.pid} (since ${owner.since})` : 'another build'}, which is making the ${box} base image`),
+    },
+  );
+}
 
+async function makeBaseImage(options: BaseImageOptions, key: string, dir: string): Promise<BaseImage> {
+  const { box, runner } = options;
+  const image = path.join(dir, 'base.qcow2');
   const missing = await baseImagePrerequisites();
   if (missing.length) {
     throw new Error(`cannot make the ${box} base image on this host; missing:\n  - ${missing.join('\n  - ')}`);

@@ -22,6 +22,7 @@ import type { AptCache } from './apt-cache.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { ensureBaseImage, type BaseImage } from './base-image.ts';
+import { withBuildLock } from './build-lock.ts';
 import { CommandRunner } from './commands.ts';
 import { StageLog } from '../exec/stage-log.ts';
 
@@ -140,7 +141,7 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     { name: 'record', timeoutMs: limit('record'), run: sayingDiskFull(recordStep) },
   ];
   try {
-    const report = await runSteps(steps, state, {
+    const report = await withBuildLock(env.cacheDir, target.loaded.box, target.provider, () => runSteps(steps, state, {
       signal: env.signal,
       timeoutOverrides: env.timeoutOverrides,
       runTimeoutMs: env.timeoutOverrides.run ?? limit('run'),
@@ -149,7 +150,7 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
         // The record step writes the durations of the steps before it.
         if (event.type === 'step-end') state.durations[event.record.name] = Math.round(event.record.durationMs / 100) / 10;
       },
-    });
+    }), { signal: env.signal, onWait: (message) => env.onLine?.(message, target) });
     return { target, ok: true, record: state.record!, boxFile: state.boxFile!, report, logDir: state.logDir };
   } catch (error) {
     return { target, ok: false, error, logDir: state.logDir };
@@ -208,6 +209,8 @@ async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
       aptProxy: state.env.aptCache?.hostUrl,
       runner: runner(state, 'inputs', ctx),
       onWarning: warn,
+      signal: ctx.signal,
+      onWait: warn,
     });
     state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
   }

@@ -105,11 +105,12 @@ export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutco
       if (options.aptCache) {
         aptCache = await AptCache.start({
           cacheDir: options.cacheDir,
-          logDir: logRoot,
+          runId,
           watchdog,
-          runTimeoutMs: runLimitMs + 10 * 60_000,
+          signal,
           ...(options.aptCachePort !== undefined ? { port: options.aptCachePort } : {}),
           backends: mirrorsOf(options.targets),
+          onRestart: (message) => console.log(message),
         });
       }
       let accelerator: AcceleratorChoice | undefined;
@@ -135,7 +136,7 @@ export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutco
         ...(options.dockerImage ? { dockerImage: options.dockerImage } : {}),
       };
       console.log(`run ${runId}: logs in ${logRoot}`);
-      console.log(aptCache ? `package cache: apt-cacher-ng on ${aptCache.hostUrl} (guests: ${aptCache.guestUrl})` : 'package cache: off');
+      console.log(aptCache ? `package cache: apt-cacher-ng (pid ${aptCache.pid}) on ${aptCache.hostUrl} (guests: ${aptCache.guestUrl})` : 'package cache: off');
       if (accelerator) console.log(`QEMU accelerator: ${accelerator.accelerator} (${accelerator.reason})`);
       return await runWithProgress(options.targets, env, options.parallel ?? parallelLimit(options.targets));
     } finally {

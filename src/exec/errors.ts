@@ -112,6 +112,14 @@ export class TimeLimitReached extends Error {
   }
 }
 
+/** A host program boxsmith needs (a shared daemon) could not be started or used: one line for the user. */
+export class HostSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HostSetupError';
+  }
+}
+
 /** Abort reason when boxsmith itself receives SIGINT/SIGTERM/SIGHUP. */
 export class InterruptedError extends Error {
   readonly signal: NodeJS.Signals;

@@ -3,7 +3,9 @@
 // goodbye, ends all of it: every process carrying the run's tag, registered
 // process groups, daemons, QEMU processes and cgroups (SIGTERM, grace,
 // SIGKILL), then registered VirtualBox/VMware/libvirt VMs through their own
-// tools. Every action goes to watchdog.log in the run's log folder.
+// tools, and releases the run's leases on shared host daemons (the last
+// holder's release stops the daemon). Every action goes to watchdog.log in the
+// run's log folder.
 
 import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +29,7 @@ import { formatDuration } from './timeouts.ts';
 import { findExecutable, toolPath } from './tools.ts';
 import { WATCHDOG_LOG_NAME, parseWatchdogMessage, watchdogTargetKey, type WatchdogTarget } from './watchdog.ts';
 import { runTag } from './run-id.ts';
+import { releaseLeases } from './shared-daemon.ts';
 
 export interface WatchdogServerOptions {
   runId: string;
@@ -172,6 +175,9 @@ export class WatchdogServer {
     for (const cgroup of this.cgroups()) {
       if (!cgroup.remove()) this.log(`could not remove cgroup ${cgroup.path} (processes remain)`);
     }
+    // The run's leases on shared daemons last: libvirtd may be one (the VMs needed it), and the
+    // lock they take may be busy a while with another run starting a daemon.
+    await this.releaseLeases();
     const survivors = this.collectProcesses();
     if (survivors.length > 0) {
       this.log(`could not kill (uninterruptible sleep?): ${survivors.map((p) => `${p.pid} (${p.comm}, state ${p.state})`).join(', ')}`);
@@ -268,6 +274,21 @@ export class WatchdogServer {
     } else if (target.kind === 'vmware') {
       await this.runTool('vmrun', ['stop', target.vmx, 'hard'], `VMware VM ${target.vmx}`);
       await this.runTool('vmrun', ['deleteVM', target.vmx], `VMware VM ${target.vmx}`);
+    }
+  }
+
+  private async releaseLeases(): Promise<void> {
+    const byDir = new Map<string, string[]>();
+    for (const target of this.registered) {
+      if (target.type === 'lease') byDir.set(target.dir, [...(byDir.get(target.dir) ?? []), target.id]);
+    }
+    for (const [dir, ids] of byDir) {
+      try {
+        const { stopped } = await releaseLeases(dir, ids);
+        this.log(`released lease(s) ${ids.join(', ')} on ${dir}: ${stopped ? 'no live lease remained, the daemon was stopped' : 'other runs still hold it'}`);
+      } catch (error) {
+        this.log(`could not release lease(s) on ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
   }
 

@@ -16,6 +16,8 @@
 //   {"register":"cgroup","path":S}                  a cgroup whose members to kill
 //   {"register":"mounts","path":S}                  after the kill: unmount everything mounted at or below S
 //   {"register":"scratch","path":S}                 after the kill and unmounts: remove S (boxsmith's own work folder)
+//   {"register":"lease","dir":S,"id":S}             a lease on a shared host daemon (shared-daemon.ts):
+//                                                   released, and the daemon stopped when no live lease remains
 //   {"unregister":...same fields...}
 //   {"goodbye":true}                                the run ended normally; exit without killing
 // "pid" and "vm/qemu" may carry "startTime", "pgid" "leaderStartTime" (clock
@@ -42,7 +44,8 @@ export type WatchdogTarget =
   | { type: 'libvirt-pool'; pool: string; connect?: string }
   | { type: 'cgroup'; path: string }
   | { type: 'mounts'; path: string }
-  | { type: 'scratch'; path: string };
+  | { type: 'scratch'; path: string }
+  | { type: 'lease'; dir: string; id: string };
 
 export type WatchdogCommand = { action: 'register' | 'unregister'; target: WatchdogTarget } | { action: 'goodbye' };
 
@@ -89,6 +92,10 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
       // Never a folder as wide as / or a top-level one: these targets unmount and delete below it.
       if (type !== 'cgroup' && fields.path.split('/').filter(Boolean).length < 2) throw bad('"path" is too close to / to clean up below');
       return { action, target: { type, path: fields.path } };
+    case 'lease':
+      if (!isNonEmptyString(fields.dir) || !fields.dir.startsWith('/')) throw bad('"dir" must be an absolute path');
+      if (!isNonEmptyString(fields.id) || fields.id.includes('/')) throw bad('"id" must be a lease id');
+      return { action, target: { type, dir: fields.dir, id: fields.id } };
     case 'libvirt':
       if (!isNonEmptyString(fields.domain)) throw bad('"domain" must be a non-empty string');
       return { action, target: isNonEmptyString(fields.connect) ? { type, domain: fields.domain, connect: fields.connect } : { type, domain: fields.domain } };
@@ -110,7 +117,7 @@ export function parseWatchdogMessage(line: string): WatchdogCommand {
           throw bad(`unknown VM kind ${JSON.stringify(fields.kind)} (expected qemu, virtualbox or vmware)`);
       }
     default:
-      throw bad('unknown target type (expected pgid, pid, vm, libvirt, libvirt-pool, cgroup, mounts or scratch)');
+      throw bad('unknown target type (expected pgid, pid, vm, libvirt, libvirt-pool, cgroup, mounts, scratch or lease)');
   }
 }
 
@@ -125,6 +132,8 @@ export function watchdogTargetKey(target: WatchdogTarget): string {
     case 'mounts':
     case 'scratch':
       return `${target.type}:${target.path}`;
+    case 'lease':
+      return `lease:${target.dir}:${target.id}`;
     case 'libvirt':
       return `libvirt:${target.connect ?? ''}:${target.domain}`;
     case 'libvirt-pool':

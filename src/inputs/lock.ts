@@ -25,12 +25,18 @@ const OWNERLESS_LOCK_GRACE_MS = 10_000;
 
 /** Runs `work` holding the lock file `lockPath`, waiting for it as long as its holder is alive. */
 export async function withFileLock<T>(lockPath: string, work: () => Promise<T>, options: LockOptions = {}): Promise<T> {
-  await acquire(lockPath, options);
+  const release = await acquireFileLock(lockPath, options);
   try {
     return await work();
   } finally {
-    await rm(lockPath, { force: true });
+    await release();
   }
+}
+
+/** Takes the lock file `lockPath` (waiting as withFileLock does); returns what releases it. */
+export async function acquireFileLock(lockPath: string, options: LockOptions = {}): Promise<() => Promise<void>> {
+  await acquire(lockPath, options);
+  return () => rm(lockPath, { force: true });
 }
 
 async function acquire(lockPath: string, { signal, onWait, onTakeOver, pollMs = 200 }: LockOptions): Promise<void> {

@@ -1,16 +1,20 @@
 // libvirt for vagrant-libvirt, started by boxsmith where no libvirtd runs (containers and CI
-// machines have no systemd to start it): virtlogd and libvirtd in their own process groups under
-// the supervisor and the watchdog, stopped afterwards, with the NAT network, firewall chains and
-// storage volumes that the smoke test made removed again. A libvirtd that was already running is
-// used and left as it was found.
+// machines have no systemd to start it): virtlogd and libvirtd, shared by the smoke tests of the
+// host's boxsmith runs through leases (src/exec/shared-daemon.ts) and stopped by the last of them,
+// which also removes the NAT networks and firewall chains the smoke tests made. Each run removes
+// the storage volumes of its own domain (each smoke test keeps its box image and disks in a storage
+// pool of its own). A libvirtd that was already running is used and left as it was found. A
+// libvirtd that dies while runs hold it is started again by the next run that asks, which then
+// cleans up the domains the dead one left running.
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCaptured } from '../exec/captured.ts';
 import { StageAbortedError } from '../exec/errors.ts';
-import { runSupervised } from '../exec/supervise.ts';
+import { leaseSharedDaemon, spawnHostDaemon, type DaemonProcess, type DaemonRecord, type SharedDaemonLease } from '../exec/shared-daemon.ts';
 import { findExecutable } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
-import { sleep } from '../exec/proc.ts';
+import { sendSignal, sleep } from '../exec/proc.ts';
 
 export const LIBVIRT_URI = 'qemu:///system';
 const SBIN_PATH = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -23,9 +27,25 @@ export interface LibvirtState {
 
 export interface LibvirtStartOptions {
   logDir: string;
+  /** The run's domain: its volumes start with its name. */
+  domain: string;
+  runId?: string;
   watchdog?: Watchdog;
-  runTimeoutMs: number;
   signal?: AbortSignal;
+  /** The leases' state folder; the host-wide one by default. */
+  stateDir?: string;
+}
+
+/** Host-wide, not per cache folder: every run on the host shares the one system libvirtd. */
+export function libvirtStateDir(): string {
+  return path.join(process.getuid?.() === 0 ? '/run' : tmpdir(), 'boxsmith', 'libvirt');
+}
+
+interface LibvirtInfo {
+  /** False when a libvirtd was already running: it is used, not stopped. */
+  started: boolean;
+  /** What was there before boxsmith started libvirtd: the last holder removes nothing of it. */
+  before: LibvirtState;
 }
 
 async function virsh(args: string[], timeoutMs = 30_000) {
@@ -56,85 +76,104 @@ export async function libvirtState(): Promise<LibvirtState> {
 
 export class LibvirtDaemons {
   private constructor(
-    /** False when a libvirtd was already running: it is used, not stopped. */
-    readonly started: boolean,
-    readonly before: LibvirtState,
-    private readonly daemons: { controller: AbortController; exited: Promise<unknown> }[],
+    private readonly options: LibvirtStartOptions,
+    private readonly leases: SharedDaemonLease<LibvirtInfo>[],
+    /** This run's view when it began: volumes it adds are found against it. */
+    private readonly before: LibvirtState,
   ) {}
 
+  /** What serves this run: boxsmith's daemons (perhaps started by another run) or a libvirtd found running. */
+  get description(): string {
+    const libvirtd = this.leases.at(-1)!.record.processes[1];
+    return libvirtd ? `virtlogd and libvirtd started by boxsmith (libvirtd pid ${libvirtd.pid}, shared by the runs of this host)` : 'the libvirtd already running';
+  }
+
   static async start(options: LibvirtStartOptions): Promise<LibvirtDaemons> {
-    if (await libvirtAnswers()) return new LibvirtDaemons(false, await libvirtState(), []);
-    const daemons: { controller: AbortController; exited: Promise<unknown> }[] = [];
-    const startDaemon = (name: string) => {
-      const program = findExecutable(name, SBIN_PATH);
-      if (!program) throw new Error(`${name} is not installed (Debian package libvirt-daemon-system; setup/install.sh installs it)`);
-      const controller = new AbortController();
-      const exited = runSupervised({
-        stage: name,
-        command: program,
-        args: [],
-        logFile: path.join(options.logDir, `${name}.log`),
-        diagnosticsDir: options.logDir,
-        timeoutMs: options.runTimeoutMs,
-        graceMs: 10_000,
-        signal: controller.signal,
-        ...(options.watchdog ? { watchdog: options.watchdog } : {}),
-      });
-      exited.catch(() => undefined);
-      daemons.push({ controller, exited });
-    };
-    try {
-      startDaemon('virtlogd');
-      startDaemon('libvirtd');
-      const deadline = Date.now() + 30_000;
-      while (!(await libvirtAnswers())) {
-        if (Date.now() > deadline) throw new Error(`libvirtd did not answer on ${LIBVIRT_URI} within 30 s (see ${options.logDir}/libvirtd.log)`);
-        if (options.signal?.aborted) throw new StageAbortedError('libvirtd', 'interrupted');
-        await sleep(250);
-      }
-    } catch (error) {
-      await stopAll(daemons);
-      throw error;
-    }
-    // What was there before the daemons started: nothing of it is removed afterwards.
-    return new LibvirtDaemons(true, await libvirtState(), daemons);
+    const lease = await LibvirtDaemons.lease(options);
+    return new LibvirtDaemons(options, [lease], await libvirtState());
+  }
+
+  private static lease(options: LibvirtStartOptions): Promise<SharedDaemonLease<LibvirtInfo>> {
+    return leaseSharedDaemon<LibvirtInfo>({
+      dir: options.stateDir ?? libvirtStateDir(),
+      start: (crashed) => startDaemons(options, crashed),
+      hooks: import.meta.url,
+      ...(options.runId ? { runId: options.runId } : {}),
+      ...(options.watchdog ? { watchdog: options.watchdog } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
 
   /**
-   * Removes what the run added (domains are the caller's: destroy them first), then stops the
-   * daemons boxsmith started. Networks are removed only when boxsmith started libvirtd. On a
-   * libvirtd that was already running, other runs add volumes too: only the new volumes
-   * `isOwnVolume` ("pool/name") claims are removed.
+   * libvirtd again, if it died under this run: a new lease starts it, and it takes back the
+   * domains still running, so that they can be destroyed. Says whether it had to.
    */
-  async stop(isOwnVolume: (volume: string) => boolean = () => false): Promise<string[]> {
+  async revive(): Promise<boolean> {
+    if (await libvirtAnswers()) return false;
+    this.leases.push(await LibvirtDaemons.lease(this.options));
+    return true;
+  }
+
+  /**
+   * Removes the volumes this run added (domains are the caller's: destroy them first), then gives
+   * the lease back: the last run stops the daemons boxsmith started, with the networks and
+   * firewall chains added since.
+   */
+  async stop(): Promise<string[]> {
     const removed: string[] = [];
-    const now = await libvirtState().catch(() => undefined);
-    if (now) {
-      for (const volume of now.volumes.filter((v) => !this.before.volumes.includes(v) && (this.started || isOwnVolume(v)))) {
+    try {
+      const now = await libvirtState().catch(() => undefined);
+      for (const volume of now?.volumes ?? []) {
         const [pool, name] = volume.split('/') as [string, string];
+        if (this.before.volumes.includes(volume) || !name.startsWith(this.options.domain)) continue;
         if ((await virsh(['vol-delete', '--pool', pool, name])).exitCode === 0) removed.push(`volume ${volume}`);
       }
-      if (this.started) {
-        for (const network of now.networks.filter((n) => !this.before.networks.includes(n))) {
-          await virsh(['net-destroy', network]);
-          if ((await virsh(['net-undefine', network])).exitCode === 0) removed.push(`network ${network}`);
-        }
-      }
+    } finally {
+      for (const lease of this.leases) removed.push(...(await lease.release()).removed);
     }
-    await stopAll(this.daemons);
-    if (this.started) removed.push(...(await removeFirewallChains(this.before.iptablesChains)));
     return removed;
   }
 }
 
-async function stopAll(daemons: { controller: AbortController; exited: Promise<unknown> }[]): Promise<void> {
-  // libvirtd first: it may still write through virtlogd.
-  for (const daemon of [...daemons].reverse()) {
-    daemon.controller.abort();
-    await daemon.exited.catch((error: unknown) => {
-      if (!(error instanceof StageAbortedError)) throw error;
-    });
+async function startDaemons(options: LibvirtStartOptions, crashed?: DaemonRecord<LibvirtInfo>): Promise<Omit<DaemonRecord<LibvirtInfo>, 'since' | 'hooks'>> {
+  if (await libvirtAnswers()) return { processes: [], info: { started: false, before: await libvirtState() } };
+  const processes: DaemonProcess[] = [];
+  try {
+    for (const name of ['virtlogd', 'libvirtd']) {
+      const program = findExecutable(name, SBIN_PATH);
+      if (!program) throw new Error(`${name} is not installed (Debian package libvirt-daemon-system; setup/install.sh installs it)`);
+      processes.push(spawnHostDaemon(program, [], path.join(options.logDir, `${name}.log`)));
+    }
+    const deadline = Date.now() + 30_000;
+    while (!(await libvirtAnswers())) {
+      if (Date.now() > deadline) throw new Error(`libvirtd did not answer on ${LIBVIRT_URI} within 30 s (see ${options.logDir}/libvirtd.log)`);
+      if (options.signal?.aborted) throw new StageAbortedError('libvirtd', 'interrupted');
+      await sleep(250);
+    }
+  } catch (error) {
+    for (const daemon of processes.reverse()) sendSignal(daemon.pid, 'SIGKILL');
+    throw error;
   }
+  // After a crash, what was there before is what the first start saw: the networks the smoke
+  // tests made since are still theirs to remove.
+  return { processes, info: { started: true, before: crashed?.info.started ? crashed.info.before : await libvirtState() } };
+}
+
+/** The last holder's cleanup while libvirtd still runs (also run by a dead run's watchdog): the networks the smoke tests made. */
+export async function beforeStop(record: DaemonRecord<LibvirtInfo>): Promise<string[]> {
+  if (!record.info.started) return [];
+  const removed: string[] = [];
+  const now = await libvirtState().catch(() => undefined);
+  for (const network of now?.networks.filter((n) => !record.info.before.networks.includes(n)) ?? []) {
+    await virsh(['net-destroy', network]);
+    if ((await virsh(['net-undefine', network])).exitCode === 0) removed.push(`network ${network}`);
+  }
+  return removed;
+}
+
+/** Once the daemons stopped: the firewall chains libvirtd made for those networks. */
+export async function afterStop(record: DaemonRecord<LibvirtInfo>): Promise<string[]> {
+  return record.info.started ? removeFirewallChains(record.info.before.iptablesChains) : [];
 }
 
 /** libvirt's LIBVIRT_* chains and the jumps into them, where they were not there before. */

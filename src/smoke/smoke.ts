@@ -174,29 +174,15 @@ function commands(state: SmokeState, ctx: StepContext, stage: string): CommandRu
 async function startLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
   state.daemons = await LibvirtDaemons.start({
     logDir: state.options.logDir,
-    runTimeoutMs: ctx.remainingMs() + 10 * 60_000,
+    domain: state.domain,
     signal: ctx.signal,
     ...(state.options.watchdog ? { watchdog: state.options.watchdog } : {}),
   });
-  state.options.onLine?.(state.daemons.started ? 'started virtlogd and libvirtd' : 'using the libvirtd already running');
+  state.options.onLine?.(`using ${state.daemons.description}`);
   mkdirSync(state.poolDir, { mode: 0o711 });
   state.options.watchdog?.register({ type: 'libvirt-pool', pool: state.pool, connect: LIBVIRT_URI });
   await commands(state, ctx, 'smoke').run('virsh', ['-c', LIBVIRT_URI, 'pool-create-as', state.pool, 'dir', '--target', state.poolDir]);
   state.poolCreated = true;
-}
-
-/**
- * Whether a libvirt volume ("pool/name") is one vagrant-libvirt made for this smoke test: the
- * domain's disk (named after the domain) or the box's image
- * (`<org>-VAGRANTSLASH-<name>_vagrant_box_image_0_<added at>_box.img`; another smoke test of the
- * same box on the same libvirtd at the same time is the one case told apart by time alone).
- */
-export function isOwnVolume(domain: string, boxName: string): (volume: string) => boolean {
-  const boxVolume = `${boxName.replace(/\//g, '-VAGRANTSLASH-')}_vagrant_box_image_`;
-  return (volume) => {
-    const name = volume.slice(volume.indexOf('/') + 1);
-    return name.startsWith(domain) || name.startsWith(boxVolume);
-  };
 }
 
 async function stopLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
@@ -205,7 +191,7 @@ async function stopLibvirt(state: SmokeState, ctx: StepContext): Promise<void> {
     await commands(state, ctx, 'smoke-cleanup').run('virsh', ['-c', LIBVIRT_URI, 'pool-destroy', state.pool], { allowFailure: true });
   }
   state.options.watchdog?.unregister({ type: 'libvirt-pool', pool: state.pool, connect: LIBVIRT_URI });
-  const removed = (await state.daemons?.stop(isOwnVolume(state.domain, state.boxName))) ?? [];
+  const removed = (await state.daemons?.stop()) ?? [];
   if (removed.length) state.options.onLine?.(`removed ${removed.join(', ')}`);
 }
 
@@ -317,6 +303,8 @@ async function vagrantUp(state: SmokeState, ctx: StepContext): Promise<void> {
 async function destroyVm(state: SmokeState, ctx: StepContext): Promise<void> {
   if (!state.upStarted) return;
   const run = commands(state, ctx, 'smoke-cleanup');
+  // A libvirtd that died mid-test left its domain running: one started again takes it back.
+  if (await state.daemons?.revive()) state.options.onLine?.(`libvirtd was gone; started again to remove the domain: ${state.daemons!.description}`);
   await run.run(toolPath('vagrant'), ['destroy', '--force'], { env: state.env, cwd: state.project, allowFailure: true });
   if (state.options.provider === 'qemu') {
     // Whatever vagrant left (an interrupted `up` can leave a defined domain and its volume).

@@ -25,6 +25,7 @@ describe('watchdog protocol', () => {
       { type: 'cgroup', path: '/sys/fs/cgroup/boxsmith-x' },
       { type: 'mounts', path: '/var/cache/boxsmith/base-images/x.work-12' },
       { type: 'scratch', path: '/srv/boxsmith/work/debian-12-qemu-run' },
+      { type: 'lease', dir: '/cache/apt-cacher-ng', id: '123-456-0' },
     ] as const;
     for (const target of targets) {
       for (const action of ['register', 'unregister'] as const) {
