@@ -170,7 +170,7 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     assert.equal(existsSync(path.join(boxDir, 'libvirt.box')), false);
   });
 
-  it('npm run build:box debian-12 then builds, smoke-tests and puts the box in place, with no manual clean-up; a second build of it meanwhile waits its turn', async () => {
+  it('npm run build:box debian-12 then builds, smoke-tests and puts the box in place, with no manual clean-up; a second build of it meanwhile waits its turn; its package cache killed mid-build comes back', async () => {
     const before = snapshotHost({ folders });
     const build = new Running(['build', 'debian-12', '--version', VERSION]);
     // While it runs, the same box and provider again: it must wait for the first, not collide.
@@ -180,6 +180,15 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     process.stdout.write(`second build: ${second.output.split('\n').find((line) => /waiting for/i.test(line))}\n`);
     second.child.kill('SIGINT');
     assert.equal(await second.exited, 130, second.output);
+
+    // The package cache killed while the guest fetches packages through it: started again on its
+    // port, apt's retries get through, and the build goes on.
+    const buildLog = path.join(/run \S+: logs in (\S+)/.exec(build.output)![1]!, 'debian-12-qemu', 'build.log');
+    const cachePid = Number(/apt-cacher-ng \(pid (\d+)\)/.exec(build.output)?.[1]);
+    assert.ok(cachePid > 0, build.output);
+    await build.until('the guest fetching packages', () => existsSync(buildLog) && /qemu\.box: Get:\d+/.test(readFileSync(buildLog, 'utf8')));
+    process.kill(cachePid, 'SIGKILL');
+    await build.until('the package cache started again', () => new RegExp(`package cache \\(apt-cacher-ng pid ${cachePid}\\) died; \\d+ serves port`).test(build.output));
     const status = await build.exited;
     process.stdout.write(`build:box debian-12 took ${build.seconds} s\n${build.output}\n`);
     assert.equal(status, 0, build.output);

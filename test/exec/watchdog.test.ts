@@ -135,6 +135,8 @@ describe('Watchdog process', () => {
     tracker.track(ready.watchdogPid, ready.vmPid, ...tree);
     assert.equal(tree.length, 4);
     assert.deepEqual(alivePids([...tree, ready.vmPid, ready.watchdogPid]).length, 6);
+    // The bash that double-forks the orphan reports it just before exiting: let it go first.
+    await pollUntil(() => runProcesses(ready.runId).length === tree.length, 2000);
     assert.deepEqual(runProcesses(ready.runId).sort(), [...tree].sort(), 'the stage tree carries the run tag');
 
     process.kill(driver.pid, 'SIGKILL');

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ensureIso, IsoChecksumMismatchError, isoCachePath, type IsoProgress, type IsoSpec, type NetworkSettings } from '../../src/inputs/iso.ts';
 import { tempDir } from '../helpers.ts';
+import { claimFolder } from '../../src/files/owned-folder.ts';
 import { buildSandbox } from './build-sandbox.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
 
@@ -225,6 +226,8 @@ describe('ISO cache faults in a build (stand-in packer)', () => {
     const scope: LeftoverScope = { folders: [root], libvirt: false };
     const host = snapshotHost(scope);
     const lockPath = `${isoCachePath({ file: 'standin.iso', checksum: `sha256:${isoSha256}` }, env.BOXSMITH_CACHE)}.lock`;
+    // A cache folder of an earlier boxsmith run (its marker), whose lock holder died.
+    claimFolder({ dir: env.BOXSMITH_CACHE, kind: 'cache', namedBy: 'BOXSMITH_CACHE=' });
     mkdirSync(path.dirname(lockPath), { recursive: true });
     const gone = Number(spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim());
     writeFileSync(lockPath, `${JSON.stringify({ pid: gone, host: hostname(), since: '2026-01-01T00:00:00Z' })}\n`);
