@@ -123,6 +123,17 @@ async function assertNothingLeft(before: HostSnapshot, context: string): Promise
   assert.deepEqual(left, [], `left behind after ${context}`);
 }
 
+/** Polls `read` until it gives `expected` or 10 s passed (the watchdog removes scratch folders last); returns the last reading. */
+async function within10s<T>(read: () => T, expected: T): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  let value = read();
+  while (JSON.stringify(value) !== JSON.stringify(expected) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    value = read();
+  }
+  return value;
+}
+
 /** The box as built: the box, its checksum and record (a smoke test's results are its own). */
 function builtBox(): Record<string, string> {
   const all = snapshotFolder(boxDir);
@@ -153,7 +164,7 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     await build.exited;
     process.stdout.write(`SIGKILL after ${build.seconds} s with ${held.join(', ')} mounted\n`);
     await assertNothingLeft(before, 'a SIGKILL during the base image');
-    const abandoned = run('sh', ['-c', `ls -d ${baseImages}/*.work-${build.child.pid} 2>/dev/null || true`]).stdout.trim();
+    const abandoned = await within10s(() => run('sh', ['-c', `ls -d ${baseImages}/*.work-${build.child.pid} 2>/dev/null || true`]).stdout.trim(), '');
     assert.equal(abandoned, '', 'the watchdog removes the killed run\'s base image work folder');
   });
 
@@ -166,7 +177,8 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     await build.exited;
     process.stdout.write(`SIGKILL after ${build.seconds} s with QEMU ${vms().join(', ')} running\n`);
     await assertNothingLeft(before, 'a SIGKILL during the Packer build');
-    assert.deepEqual(run('sh', ['-c', `ls ${path.join(root, 'work')} 2>/dev/null || true`]).stdout.trim(), '', 'the killed build\'s work folder (the VM disk) is removed');
+    const work = await within10s(() => run('sh', ['-c', `ls ${path.join(root, 'work')} 2>/dev/null || true`]).stdout.trim(), '');
+    assert.equal(work, '', 'the killed build\'s work folder (the VM disk) is removed');
     assert.equal(existsSync(path.join(boxDir, 'libvirt.box')), false);
   });
 
