@@ -100,7 +100,7 @@ export function parseDefinitionYaml(file: string, text: string): DefinitionYaml 
         line: error.linePos?.[0].line,
         column: error.linePos?.[0].col,
         // prettyErrors appends the position and a code excerpt; the position is given separately.
-        message: `YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        message: `YAML syntax: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
       })),
     );
   }
