@@ -1,0 +1,12 @@
+import { checkChecksums } from '../../checksums.ts';
+import { defineCommand, flag } from '../spec.ts';
+
+export const checksums = defineCommand({
+  name: 'checksums',
+  summary: "compare pinned ISO checksums with the releases' SHA256SUMS",
+  positionals: { synopsis: '[box...]', min: 0, max: Infinity, what: 'box names' },
+  options: {
+    refresh: flag('rewrite the pin in the definition where they differ'),
+  },
+  run: ({ options, positionals }) => checkChecksums(positionals, options.refresh),
+});

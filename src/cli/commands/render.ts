@@ -1,0 +1,28 @@
+import path from 'node:path';
+import { checkToolOverrides } from '../../environment.ts';
+import { parsePackerVersion } from '../../packer/version.ts';
+import { REPO_ROOT, renderToDirectory } from '../../render/render.ts';
+import { packerVersionFor } from '../../run-settings.ts';
+import { defineCommand, flag, value } from '../spec.ts';
+import { nonEmpty } from '../values.ts';
+
+export const render = defineCommand({
+  name: 'render',
+  summary: 'write a self-contained Packer build directory (default build/<box>/) that `packer validate DIR` accepts',
+  positionals: { synopsis: '<box>', min: 1, max: 1, what: 'one box name' },
+  options: {
+    out: value('DIR', 'the folder to write (default: build/<box>/)', nonEmpty),
+    'packer-version': value('V', 'render for this Packer version (e.g. 1.6.6) instead of the installed one', (text) => (parsePackerVersion(text), text)),
+    force: flag('replace a folder boxsmith did not create; never a .git folder, the project, / or home'),
+  },
+  run: ({ options, positionals: [box] }) => {
+    if (!options['packer-version']) checkToolOverrides();
+    const packer = packerVersionFor(options['packer-version']);
+    const outDir = path.resolve(options.out ?? path.join(REPO_ROOT, 'build', box!));
+    // `force` is for renderToDirectory's refusal to replace a folder it did not write.
+    const renderOptions = { packer, force: options.force };
+    const { files } = renderToDirectory(box!, outDir, renderOptions);
+    console.log(`rendered ${box} for Packer ${packer.version} into ${path.relative(process.cwd(), outDir) || '.'} (${files.length} files)`);
+    return 0;
+  },
+});
