@@ -18,10 +18,10 @@ export function checkedOutputDirectories(): ReturnType<typeof outputDirectories>
   return dirs;
 }
 
-/** What every command that runs Packer, QEMU or Vagrant needs from the host. */
-export function checkRunEnvironment(): void {
+/** What every command that runs Packer or Vagrant needs from the host. */
+export function checkRunEnvironment(tools: ('packer' | 'vagrant')[]): void {
   requireHome();
-  checkToolOverrides();
+  checkToolOverrides(tools);
   writableFolder('BOXSMITH_CACHE', cacheRoot());
 }
 
@@ -45,7 +45,7 @@ export const build = defineCommand({
   run: async ({ options, positionals }) => {
     const requested = options.provider.flat();
     const boxes = positionals.map((box) => loadDefinition(box));
-    checkRunEnvironment();
+    checkRunEnvironment(options['no-test'] ? ['packer'] : ['packer', 'vagrant']);
     let plan;
     try {
       plan = planBuilds(boxes, requested);

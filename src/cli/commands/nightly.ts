@@ -25,7 +25,7 @@ export const nightly = defineCommand({
     if (options.keep !== undefined && options.to?.kind !== 'static') throw new PublishUsageError('nightly: --keep applies to a static --to target only');
     if (options['dry-run'] && !options.to) throw new PublishUsageError('nightly: --dry-run is a dry run of publishing, so it needs --to');
     for (const box of options.box) loadDefinition(box);
-    checkRunEnvironment();
+    checkRunEnvironment(['packer', 'vagrant']);
     const dirs = checkedOutputDirectories();
     const reportDir = writableFolder(options['report-dir'] ? '--report-dir' : 'BOXSMITH_REPORTS', path.resolve(options['report-dir'] ?? REPORTS_DIR));
     return runNightly({

@@ -16,7 +16,7 @@ export const render = defineCommand({
     force: flag('replace a folder boxsmith did not create; never a .git folder, the project, / or home'),
   },
   run: ({ options, positionals: [box] }) => {
-    if (!options['packer-version']) checkToolOverrides();
+    if (!options['packer-version']) checkToolOverrides(['packer']);
     const packer = packerVersionFor(options['packer-version']);
     const outDir = path.resolve(options.out ?? path.join(REPO_ROOT, 'build', box!));
     // `force` is for renderToDirectory's refusal to replace a folder it did not write.

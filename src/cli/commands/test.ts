@@ -15,7 +15,7 @@ export const test = defineCommand({
     'docker-image': value('IMG', 'smoke-test Docker with a registry image (e.g. hello-world) instead of one built in the guest', nonEmpty),
   },
   run: async ({ options, positionals: [box] }) => {
-    checkRunEnvironment();
+    checkRunEnvironment(['vagrant']);
     const { boxesDir, logsDir } = outputDirectories();
     writableFolder('BOXSMITH_LOGS', logsDir);
     return testBuiltBox({
