@@ -2,9 +2,10 @@
 // boxsmith's command line: `boxsmith <command> ...` (npm run <script>, or npx boxsmith). The
 // commands are declared in src/cli/commands/, dispatched by src/cli/main.ts.
 import { installProcessErrorHandlers } from './cli/errors.ts';
-import { main } from './cli/main.ts';
 
 installProcessErrorHandlers();
+// Loaded after the handlers, so that even an error while loading ends the one way.
+const { main } = await import('./cli/main.ts');
 // A reader that went away (a closed pipe) must not crash boxsmith in the middle of its cleanups.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {

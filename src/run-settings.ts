@@ -1,7 +1,6 @@
 // Settings every command that runs builds shares: where outputs go, the version of a new build,
 // the Packer version to render for.
 import path from 'node:path';
-import { PROVIDERS, type Provider } from './definitions/schema.ts';
 import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
 import { REPO_ROOT } from './render/render.ts';
 
@@ -27,13 +26,4 @@ export function outputDirectories(env: NodeJS.ProcessEnv = process.env): { boxes
 export function defaultVersion(now = new Date()): string {
   const iso = now.toISOString();
   return `${iso.slice(0, 10).replace(/-/g, '')}.${iso.slice(11, 19).replace(/:/g, '')}.0`;
-}
-
-/** `--provider qemu --provider virtualbox,vmware` as a list; an unknown name is an error naming the choices. */
-export function parseProviderList(values: string[] | undefined): Provider[] {
-  const names = (values ?? []).flatMap((value) => value.split(',')).filter(Boolean);
-  for (const name of names) {
-    if (!(PROVIDERS as readonly string[]).includes(name)) throw new Error(`unknown provider "${name}" (one of ${PROVIDERS.join(', ')})`);
-  }
-  return names as Provider[];
 }

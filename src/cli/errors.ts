@@ -10,10 +10,8 @@ import { StageError } from '../exec/errors.ts';
 import { DurationParseError, TimeoutOverrideError } from '../exec/timeouts.ts';
 import { ChecksumFileError } from '../inputs/checksum.ts';
 import { IsoChecksumMismatchError, IsoUnavailableError, PinnedChecksumMismatchError } from '../inputs/errors.ts';
-import { MirrorResponseError } from '../inputs/http.ts';
 import { ApiResponseError, PublishError, PublishUsageError } from '../publish/errors.ts';
-import { redactorFor } from '../publish/publish.ts';
-import { outputDirectories } from '../run-settings.ts';
+import { redactorFor } from '../publish/secrets.ts';
 
 /** The command line is wrong. */
 export class UsageError extends Error {
@@ -42,8 +40,7 @@ function expectedExitCode(error: unknown): 1 | 2 | null {
     error instanceof IsoUnavailableError ||
     error instanceof IsoChecksumMismatchError ||
     error instanceof PinnedChecksumMismatchError ||
-    error instanceof ChecksumFileError ||
-    error instanceof MirrorResponseError
+    error instanceof ChecksumFileError
   ) {
     return 1;
   }
@@ -76,7 +73,7 @@ function describe(error: unknown): string {
 }
 
 /** Prints the error the one way and returns the exit code. Messages and details never hold a secret. */
-export function reportError(error: unknown, argv: readonly string[] = process.argv.slice(2)): number {
+export async function reportError(error: unknown, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const redactor = redactorFor(process.env);
   const expected = expectedExitCode(error);
   if (expected !== null) {
@@ -93,6 +90,8 @@ export function reportError(error: unknown, argv: readonly string[] = process.ar
     describe(error),
     '',
   ].join('\n');
+  // Loaded only now: the command line's checks run without the modules of the work.
+  const { outputDirectories } = await import('../run-settings.ts');
   const file = writeDetails(redactor.redact(details), outputDirectories().logsDir);
   const message = error instanceof Error ? error.message : String(error);
   console.error(`boxsmith: internal error: ${redactor.redact(message.split('\n')[0]!)} (details written to ${file})`);
@@ -101,8 +100,8 @@ export function reportError(error: unknown, argv: readonly string[] = process.ar
 
 /** An error thrown where no caller catches it (a timer, an event handler) ends boxsmith the same one way. */
 export function installProcessErrorHandlers(): void {
-  const fatal = (error: unknown) => {
-    process.exitCode = reportError(error);
+  const fatal = async (error: unknown) => {
+    process.exitCode = await reportError(error);
     // The run's cleanups may be what is stuck; the watchdog (src/exec/watchdog.ts) ends what they leave.
     process.exit();
   };

@@ -1,10 +1,9 @@
 // Parsers of option values, shared by the commands. Each returns the value or throws a message
 // saying what was expected; src/cli/spec.ts adds the command and option to it.
-import { STAGES, type Provider } from '../definitions/schema.ts';
+import { PROVIDERS, STAGES, type Provider } from '../definitions/names.ts';
 import { parseDuration, parseTimeoutOverrides } from '../exec/timeouts.ts';
 import { isBoxVersion } from '../publish/catalog.ts';
 import { parseTarget, type PublishTarget } from '../publish/target.ts';
-import { parseProviderList } from '../run-settings.ts';
 
 export function wholeNumber(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) throw new Error(`takes a whole number > 0, not "${text}"`);
@@ -46,7 +45,11 @@ export function boxVersion(text: string): string {
 
 /** `qemu` or `qemu,virtualbox`. */
 export function providers(text: string): Provider[] {
-  return parseProviderList([text]);
+  const names = text.split(',').filter(Boolean);
+  for (const name of names) {
+    if (!(PROVIDERS as readonly string[]).includes(name)) throw new Error(`unknown provider "${name}" (one of ${PROVIDERS.join(', ')})`);
+  }
+  return names as Provider[];
 }
 
 /** Where the user ran the command: `npm run` starts scripts in the package folder, and says where it was run in INIT_CWD. */

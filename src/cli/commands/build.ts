@@ -1,16 +1,14 @@
-import { buildSummary, planBuilds, runBuilds } from '../../build/run.ts';
-import { loadDefinition } from '../../definitions/load.ts';
 import { checkToolOverrides, requireHome, writableFolder } from '../../environment.ts';
 import { parseDuration } from '../../exec/timeouts.ts';
-import { cacheRoot } from '../../inputs/iso.ts';
+import { cacheRoot } from '../../inputs/cache.ts';
 import { parsePackerVersion } from '../../packer/version.ts';
-import { defaultVersion, outputDirectories, packerVersionFor } from '../../run-settings.ts';
 import { UsageError } from '../errors.ts';
 import { defineCommand, flag, list, value } from '../spec.ts';
 import { newBoxVersion, nonEmpty, port, providers, stageTimeouts, wholeNumber } from '../values.ts';
 
 /** The output folders of a run, each checked to be writable before the run starts. */
-export function checkedOutputDirectories(): ReturnType<typeof outputDirectories> {
+export async function checkedOutputDirectories(): Promise<{ boxesDir: string; workRoot: string; logsDir: string }> {
+  const { outputDirectories } = await import('../../run-settings.ts');
   const dirs = outputDirectories();
   writableFolder('BOXSMITH_BOXES', dirs.boxesDir);
   writableFolder('BOXSMITH_WORK', dirs.workRoot);
@@ -44,6 +42,9 @@ export const build = defineCommand({
   },
   run: async ({ options, positionals }) => {
     const requested = options.provider.flat();
+    const { loadDefinition } = await import('../../definitions/load.ts');
+    const { buildSummary, planBuilds, runBuilds } = await import('../../build/run.ts');
+    const { defaultVersion, packerVersionFor } = await import('../../run-settings.ts');
     const boxes = positionals.map((box) => loadDefinition(box));
     checkRunEnvironment(options['no-test'] ? ['packer'] : ['packer', 'vagrant']);
     let plan;
@@ -52,7 +53,7 @@ export const build = defineCommand({
     } catch (error) {
       throw new UsageError((error as Error).message, 'build');
     }
-    const dirs = checkedOutputDirectories();
+    const dirs = await checkedOutputDirectories();
     for (const skipped of plan.skipped) console.log(`skipping ${skipped.box} for ${skipped.provider}: ${skipped.reason}`);
     if (!plan.targets.length) {
       console.error(`boxsmith: nothing to build: ${plan.skipped.map((s) => `${s.provider} (${s.reason})`).join('; ')}`);

@@ -1,4 +1,3 @@
-import { checkChecksums } from '../../checksums.ts';
 import { defineCommand, flag } from '../spec.ts';
 
 export const checksums = defineCommand({
@@ -8,5 +7,8 @@ export const checksums = defineCommand({
   options: {
     refresh: flag('rewrite the pin in the definition where they differ'),
   },
-  run: ({ options, positionals }) => checkChecksums(positionals, options.refresh),
+  run: async ({ options, positionals }) => {
+    const { checkChecksums } = await import('../../checksums.ts');
+    return checkChecksums(positionals, options.refresh);
+  },
 });

@@ -1,4 +1,3 @@
-import { listBoxes, loadDefinition } from '../../definitions/load.ts';
 import { defineCommand, NO_POSITIONALS } from '../spec.ts';
 
 export const list = defineCommand({
@@ -6,7 +5,8 @@ export const list = defineCommand({
   summary: 'the boxes, with their providers and base',
   positionals: NO_POSITIONALS,
   options: {},
-  run: () => {
+  run: async () => {
+    const { listBoxes, loadDefinition } = await import('../../definitions/load.ts');
     const rows = listBoxes().map((box) => {
       const { definition } = loadDefinition(box);
       const base =

@@ -1,9 +1,6 @@
 import path from 'node:path';
-import { loadDefinition } from '../../definitions/load.ts';
 import { writableFolder } from '../../environment.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
-import { runNightly } from '../../nightly.ts';
-import { REPORTS_DIR } from '../../run-settings.ts';
 import { defineCommand, flag, list, value } from '../spec.ts';
 import { nonEmpty, publishTarget, stageTimeouts, wholeNumber } from '../values.ts';
 import { checkedOutputDirectories, checkRunEnvironment } from './build.ts';
@@ -24,9 +21,12 @@ export const nightly = defineCommand({
   run: async ({ options }) => {
     if (options.keep !== undefined && options.to?.kind !== 'static') throw new PublishUsageError('nightly: --keep applies to a static --to target only');
     if (options['dry-run'] && !options.to) throw new PublishUsageError('nightly: --dry-run is a dry run of publishing, so it needs --to');
+    const { loadDefinition } = await import('../../definitions/load.ts');
+    const { runNightly } = await import('../../nightly.ts');
+    const { REPORTS_DIR } = await import('../../run-settings.ts');
     for (const box of options.box) loadDefinition(box);
     checkRunEnvironment(['packer', 'vagrant']);
-    const dirs = checkedOutputDirectories();
+    const dirs = await checkedOutputDirectories();
     const reportDir = writableFolder(options['report-dir'] ? '--report-dir' : 'BOXSMITH_REPORTS', path.resolve(options['report-dir'] ?? REPORTS_DIR));
     return runNightly({
       boxes: options.box,

@@ -1,7 +1,5 @@
-import { installInterruptHandlers } from '../../exec/signals.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
-import { boxesRoot, publishBox, redactorFor } from '../../publish/publish.ts';
-import { formatReport } from '../../publish/report.ts';
+import { redactorFor } from '../../publish/secrets.ts';
 import { DEFAULT_KEEP } from '../../publish/static-target.ts';
 import { TARGET_SYNTAX } from '../../publish/target.ts';
 import { defineCommand, flag, value } from '../spec.ts';
@@ -27,6 +25,9 @@ export const publish = defineCommand({
     const { to: target, keep } = options;
     if (!target) throw new PublishUsageError(`publish needs --to: ${TARGET_SYNTAX}`);
     if (keep !== undefined && target.kind !== 'static') throw new PublishUsageError('--keep applies to static targets only (registries keep what they are given)');
+    const { installInterruptHandlers } = await import('../../exec/signals.ts');
+    const { boxesRoot, publishBox } = await import('../../publish/publish.ts');
+    const { formatReport } = await import('../../publish/report.ts');
     const redactor = redactorFor(process.env);
     const controller = new AbortController();
     const interrupts = installInterruptHandlers(controller);

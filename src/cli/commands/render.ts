@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { checkToolOverrides } from '../../environment.ts';
 import { parsePackerVersion } from '../../packer/version.ts';
-import { REPO_ROOT, renderToDirectory } from '../../render/render.ts';
-import { packerVersionFor } from '../../run-settings.ts';
 import { defineCommand, flag, value } from '../spec.ts';
 import { nonEmpty } from '../values.ts';
 
@@ -15,8 +13,10 @@ export const render = defineCommand({
     'packer-version': value('V', 'render for this Packer version (e.g. 1.6.6) instead of the installed one', (text) => (parsePackerVersion(text), text)),
     force: flag('replace a folder boxsmith did not create; never a .git folder, the project, / or home'),
   },
-  run: ({ options, positionals: [box] }) => {
+  run: async ({ options, positionals: [box] }) => {
     if (!options['packer-version']) checkToolOverrides(['packer']);
+    const { REPO_ROOT, renderToDirectory } = await import('../../render/render.ts');
+    const { packerVersionFor } = await import('../../run-settings.ts');
     const packer = packerVersionFor(options['packer-version']);
     const outDir = path.resolve(options.out ?? path.join(REPO_ROOT, 'build', box!));
     // `force` is for renderToDirectory's refusal to replace a folder it did not write.

@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { EnvironmentError } from '../../environment.ts';
-import { boxesRoot } from '../../publish/publish.ts';
 import { DEFAULT_SERVE_PORT, startCatalogServer } from '../../publish/server.ts';
 import { defineCommand, value } from '../spec.ts';
 import { invocationDirectory, portOrAny } from '../values.ts';
@@ -17,6 +16,7 @@ export const serve = defineCommand({
   },
   run: async ({ options, positionals: [dir] }) => {
     const port = options.port ?? DEFAULT_SERVE_PORT;
+    const { boxesRoot } = await import('../../publish/publish.ts');
     const root = path.resolve(invocationDirectory(), dir ?? process.env.BOXSMITH_CATALOG ?? path.join(boxesRoot(), 'catalog'));
     if (!existsSync(root) || !statSync(root).isDirectory()) {
       const named = dir ? '' : process.env.BOXSMITH_CATALOG ? ' (BOXSMITH_CATALOG)' : ' (BOXSMITH_BOXES/catalog)';

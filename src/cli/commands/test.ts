@@ -1,6 +1,4 @@
 import { writableFolder } from '../../environment.ts';
-import { outputDirectories } from '../../run-settings.ts';
-import { testBuiltBox } from '../../smoke/command.ts';
 import { defineCommand, list, value } from '../spec.ts';
 import { boxVersion, nonEmpty, providers } from '../values.ts';
 import { checkRunEnvironment } from './build.ts';
@@ -16,6 +14,8 @@ export const test = defineCommand({
   },
   run: async ({ options, positionals: [box] }) => {
     checkRunEnvironment(['vagrant']);
+    const { outputDirectories } = await import('../../run-settings.ts');
+    const { testBuiltBox } = await import('../../smoke/command.ts');
     const { boxesDir, logsDir } = outputDirectories();
     writableFolder('BOXSMITH_LOGS', logsDir);
     return testBuiltBox({
