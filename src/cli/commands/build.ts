@@ -42,18 +42,19 @@ export const build = defineCommand({
   },
   run: async ({ options, positionals }) => {
     const requested = options.provider.flat();
+    // The host first: a wrong environment variable is said without reading the definitions.
+    checkRunEnvironment(options['no-test'] ? ['packer'] : ['packer', 'vagrant']);
+    const dirs = await checkedOutputDirectories();
     const { loadDefinition } = await import('../../definitions/load.ts');
     const { buildSummary, planBuilds, runBuilds } = await import('../../build/run.ts');
     const { defaultVersion, packerVersionFor } = await import('../../run-settings.ts');
     const boxes = positionals.map((box) => loadDefinition(box));
-    checkRunEnvironment(options['no-test'] ? ['packer'] : ['packer', 'vagrant']);
     let plan;
     try {
       plan = planBuilds(boxes, requested);
     } catch (error) {
       throw new UsageError((error as Error).message, 'build');
     }
-    const dirs = await checkedOutputDirectories();
     for (const skipped of plan.skipped) console.log(`skipping ${skipped.box} for ${skipped.provider}: ${skipped.reason}`);
     if (!plan.targets.length) {
       console.error(`boxsmith: nothing to build: ${plan.skipped.map((s) => `${s.provider} (${s.reason})`).join('; ')}`);

@@ -21,13 +21,13 @@ export const nightly = defineCommand({
   run: async ({ options }) => {
     if (options.keep !== undefined && options.to?.kind !== 'static') throw new PublishUsageError('nightly: --keep applies to a static --to target only');
     if (options['dry-run'] && !options.to) throw new PublishUsageError('nightly: --dry-run is a dry run of publishing, so it needs --to');
+    checkRunEnvironment(['packer', 'vagrant']);
     const { loadDefinition } = await import('../../definitions/load.ts');
     const { runNightly } = await import('../../nightly.ts');
     const { REPORTS_DIR } = await import('../../run-settings.ts');
-    for (const box of options.box) loadDefinition(box);
-    checkRunEnvironment(['packer', 'vagrant']);
     const dirs = await checkedOutputDirectories();
     const reportDir = writableFolder(options['report-dir'] ? '--report-dir' : 'BOXSMITH_REPORTS', path.resolve(options['report-dir'] ?? REPORTS_DIR));
+    for (const box of options.box) loadDefinition(box);
     return runNightly({
       boxes: options.box,
       ...(options.to ? { target: options.to } : {}),

@@ -15,6 +15,8 @@ export const render = defineCommand({
   },
   run: async ({ options, positionals: [box] }) => {
     if (!options['packer-version']) checkToolOverrides(['packer']);
+    const { loadDefinition } = await import('../../definitions/load.ts');
+    loadDefinition(box!); // a wrong box or definition is said before Packer is asked its version
     const { REPO_ROOT, renderToDirectory } = await import('../../render/render.ts');
     const { packerVersionFor } = await import('../../run-settings.ts');
     const packer = packerVersionFor(options['packer-version']);
