@@ -3,7 +3,7 @@
 // to exhaust the stack, aliases that expand without end, tags outside the YAML core schema,
 // duplicate keys and several documents. Each refusal names the file and place, in one line.
 import { readFileSync, statSync } from 'node:fs';
-import { isAlias, isNode, LineCounter, Parser, parseDocument, visit, type CST, type Document } from 'yaml';
+import { isAlias, isNode, isScalar, LineCounter, Parser, parseDocument, visit, type CST, type Document } from 'yaml';
 import { DefinitionError } from './errors.ts';
 
 /** Definitions are a few kilobytes; a megabyte is not a definition. */
@@ -91,25 +91,29 @@ export function parseDefinitionYaml(file: string, text: string): DefinitionYaml 
   checkNesting(file, text);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, schema: 'core', version: '1.2' });
-  // Warnings (an unresolved tag, a YAML 1.1 directive) mean the file does not say what it seems to.
-  const problems = [...doc.errors, ...doc.warnings];
+  // A warning (an unresolved tag) means the file does not say what it seems to: refused as well.
+  const problems = [...doc.errors.map((error) => ({ error, kind: 'YAML syntax' })), ...doc.warnings.map((error) => ({ error, kind: 'YAML' }))];
   if (problems.length) {
     throw new DefinitionError(
-      problems.map((error) => ({
+      problems.map(({ error, kind }) => ({
         file,
         line: error.linePos?.[0].line,
         column: error.linePos?.[0].col,
         // prettyErrors appends the position and a code excerpt; the position is given separately.
-        message: `YAML syntax: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        message: `${kind}: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
       })),
     );
   }
   let firstAlias: number | undefined;
-  visit(doc, (_key, node) => {
-    if (!isNode(node)) return;
-    const offset = node.range?.[0] ?? 0;
-    if (isAlias(node)) firstAlias ??= offset;
-    else if (node.tag && !CORE_TAGS.has(node.tag)) refuse(file, `tag ${node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed: a definition holds plain strings, numbers, booleans, lists and mappings`, lines.linePos(offset));
+  visit(doc, {
+    Pair: (_key, pair) => {
+      if (isNode(pair.key) && !isScalar(pair.key)) refuse(file, 'a key must be a plain name, not a list or mapping', lines.linePos(pair.key.range?.[0] ?? 0));
+    },
+    Node: (_key, node) => {
+      const offset = node.range?.[0] ?? 0;
+      if (isAlias(node)) firstAlias ??= offset;
+      else if (node.tag && !CORE_TAGS.has(node.tag)) refuse(file, `tag ${node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed: a definition holds plain strings, numbers, booleans, lists and mappings`, lines.linePos(offset));
+    },
   });
   let data: unknown;
   try {
