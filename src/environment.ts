@@ -1,6 +1,6 @@
 // What boxsmith needs from the host it runs on, checked before any work starts, so that a wrong
 // environment variable is one line naming it rather than a failure deep inside a build.
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { findExecutable, toolEnvVar } from './exec/tools.ts';
 
@@ -40,18 +40,23 @@ export function existingFolder(variable: string, dir: string): string {
   return dir;
 }
 
-/** A folder boxsmith writes into (created when missing); an error naming `variable` when it cannot be. */
+/**
+ * A folder boxsmith writes into: it is a writable folder, or it can be made in the nearest folder
+ * above it that exists. Nothing is created here (the work creates what it needs, and records what
+ * it made); an error names `variable`.
+ */
 export function writableFolder(variable: string, dir: string): string {
+  const wanted = path.resolve(dir);
+  let existing = wanted;
+  while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+  const refuse = (why: string) => new EnvironmentError(`${variable}=${wanted}: cannot write there (${why}); point ${variable} at a writable folder`);
+  if (!statSync(existing).isDirectory()) throw refuse(existing === wanted ? 'not a folder' : `${existing} is a file, in the way`);
   try {
-    mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-    accessSync(dir, constants.W_OK | constants.X_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'not writable' : code ?? (error as Error).message;
-    throw new EnvironmentError(`${variable}=${path.resolve(dir)}: cannot write there (${why}); point ${variable} at a writable folder`);
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  } catch {
+    throw refuse(existing === wanted ? 'not writable' : `${existing} is not writable`);
   }
-  return dir;
+  return wanted;
 }
 
 /** Packer and Vagrant keep their state under HOME; without it they fail in obscure ways. */

@@ -1,6 +1,7 @@
 // `boxsmith nightly`: what a nightly CI job runs. Every box this host can build is built and
 // smoke-tested under one version, the boxes that passed are published (when a target is given),
 // and a report for people (Markdown) and machines (JSON) is written into reports/.
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic-files.ts';
 import { buildSummary, planBuilds, runBuilds, type BuildRunOutcome } from './build/run.ts';
@@ -75,6 +76,7 @@ export async function runNightly(options: NightlyOptions): Promise<number> {
   }
 
   const { reportDir } = options;
+  mkdirSync(reportDir, { recursive: true });
   const summary = {
     version,
     started_at: started.toISOString(),

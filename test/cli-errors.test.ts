@@ -96,7 +96,7 @@ const CASES: Case[] = [
   { args: ['build', 'debian-12'], env: { BOXSMITH_PACKER: path.join(root, 'no-packer') }, message: /BOXSMITH_PACKER=.*no-packer: no such program/, code: 1 },
   { args: ['build', 'debian-12'], env: { BOXSMITH_VAGRANT: 'no-such-vagrant' }, message: /BOXSMITH_VAGRANT=no-such-vagrant: no such program .*on PATH/, code: 1 },
   { args: ['build', 'debian-12', '--no-test'], env: { BOXSMITH_QEMU: path.join(root, 'no-qemu') }, message: /nothing to build: qemu .*no-qemu.*BOXSMITH_QEMU/, code: 1 },
-  { args: ['build', 'debian-12'], env: { BOXSMITH_LOGS: underAFile }, message: /BOXSMITH_LOGS=.*a-file\/below: cannot write there \(a file is in the way\)/, code: 1 },
+  { args: ['build', 'debian-12'], env: { BOXSMITH_LOGS: underAFile }, message: /BOXSMITH_LOGS=.*a-file\/below: cannot write there \(.*a-file is a file, in the way\)/, code: 1 },
   { args: ['build', 'debian-12'], env: { BOXSMITH_BOXES: underAFile }, message: /BOXSMITH_BOXES=.*: cannot write there/, code: 1 },
   { args: ['build', 'debian-12'], env: { BOXSMITH_WORK: aFile }, message: /BOXSMITH_WORK=.*a-file: cannot write there/, code: 1 },
   { args: ['build', 'debian-12'], env: { BOXSMITH_CACHE: underAFile }, message: /BOXSMITH_CACHE=.*: cannot write there/, code: 1 },
