@@ -80,9 +80,11 @@ const CASES: Case[] = [
   { args: ['render', 'no-such-box'], message: /unknown box "no-such-box"/ },
   { args: ['render', '../etc/passwd'], message: /unknown box "\.\.\/etc\/passwd"/ },
   { args: ['render', 'debian-12', '--out', path.join(root, 'out')], env: { BOXSMITH_PACKER: path.join(root, 'no-packer') }, message: /BOXSMITH_PACKER=.*no-packer: no such program/, code: 1 },
+  { args: ['render', 'debian-12', '--packer-version', '1.11.0', '--out', underAFile], message: /--out=.*a-file\/below: cannot write there \(.*a-file is a file, in the way\)/, code: 1 },
   // build
   { args: ['build'], message: /build takes one or more box names/ },
   { args: ['build', 'debian-12', '--parallel', '0'], message: /build: --parallel takes a whole number > 0, not "0"/ },
+  { args: ['build', 'debian-12', '--parallel', '-1'], message: /build: --parallel needs a value; one that starts with "-" is written --parallel=VALUE/ },
   { args: ['build', 'debian-12', '--parallel', '1.5'], message: /--parallel takes a whole number > 0, not "1\.5"/ },
   { args: ['build', 'debian-12', '--timeout', 'build=90'], message: /build: --timeout: .*"90" has no unit/ },
   { args: ['build', 'debian-12', '--grace', '10'], message: /build: --grace: .*"10" has no unit/ },

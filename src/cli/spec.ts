@@ -69,7 +69,10 @@ function parseArgsMessage(error: Error & { code?: string }): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option '${quoted}'`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /does not take an argument/.test(error.message) ? `${quoted} takes no value` : `${quoted} needs a value`;
+      if (/does not take an argument/.test(error.message)) return `${quoted} takes no value`;
+      // `--parallel -1`: parseArgs does not take a value that starts with a dash unless joined by `=`.
+      if (/ambiguous/.test(error.message)) return `${quoted} needs a value; one that starts with "-" is written ${quoted}=VALUE`;
+      return `${quoted} needs a value`;
     default:
       return error.message.split('\n')[0]!;
   }

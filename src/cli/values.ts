@@ -1,7 +1,7 @@
 // Parsers of option values, shared by the commands. Each returns the value or throws a message
 // saying what was expected; src/cli/spec.ts adds the command and option to it.
 import { PROVIDERS, STAGES, type Provider } from '../definitions/names.ts';
-import { parseDuration, parseTimeoutOverrides } from '../exec/timeouts.ts';
+import { parseTimeoutOverrides } from '../exec/timeouts.ts';
 import { isBoxVersion } from '../publish/catalog.ts';
 import { parseTarget, type PublishTarget } from '../publish/target.ts';
 
@@ -18,12 +18,6 @@ export function port(text: string): number {
 /** A port, or 0 for any free one. */
 export function portOrAny(text: string): number {
   return text === '0' ? 0 : port(text);
-}
-
-export function duration(text: string): number {
-  const ms = parseDuration(text);
-  if (ms <= 0) throw new Error(`a duration greater than zero, not "${text}"`);
-  return ms;
 }
 
 /** `build=90m,smoke=20m,run=3h`: per stage, and `run` for the whole run. */

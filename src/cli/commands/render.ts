@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { checkToolOverrides } from '../../environment.ts';
+import { checkToolOverrides, writableFolder } from '../../environment.ts';
 import { parsePackerVersion } from '../../packer/version.ts';
 import { defineCommand, flag, value } from '../spec.ts';
 import { nonEmpty } from '../values.ts';
@@ -20,7 +20,7 @@ export const render = defineCommand({
     const { REPO_ROOT, renderToDirectory } = await import('../../render/render.ts');
     const { packerVersionFor } = await import('../../run-settings.ts');
     const packer = packerVersionFor(options['packer-version']);
-    const outDir = path.resolve(options.out ?? path.join(REPO_ROOT, 'build', box!));
+    const outDir = writableFolder('--out', path.resolve(options.out ?? path.join(REPO_ROOT, 'build', box!)));
     // `force` is for renderToDirectory's refusal to replace a folder it did not write.
     const renderOptions = { packer, force: options.force };
     const { files } = renderToDirectory(box!, outDir, renderOptions);
