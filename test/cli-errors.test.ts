@@ -225,7 +225,7 @@ describe('internal errors', () => {
   }
 
   it('a bug (a fault injected by a preloaded module) prints one line and writes the stack into the logs folder; exit 70', async () => {
-    const logs = tempDir();
+    const logs = path.join(tempDir(), 'logs-not-made-yet');
     assertReported(await runWithFault('fault-in-readdir.ts', ['list'], logs), 'simulated bug: readdirSync broke', logs);
   });
 

@@ -1,7 +1,7 @@
 // The one way boxsmith ends in an error. A failure the user can act on (a wrong command line, a
 // wrong definition, a host that lacks something) is a few lines `boxsmith: <message>` and exit 1
 // or 2. Anything else is a bug in boxsmith: one line saying so, the details in a file, exit 70.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DefinitionError, UnknownBoxError } from '../definitions/errors.ts';
@@ -57,6 +57,7 @@ function writeDetails(text: string, logsDir: string | undefined): string {
     if (!dir) continue;
     const file = path.join(dir, name);
     try {
+      mkdirSync(dir, { recursive: true });
       writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
       return file;
     } catch {
