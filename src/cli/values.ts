@@ -40,6 +40,7 @@ export function boxVersion(text: string): string {
 /** `qemu` or `qemu,virtualbox`. */
 export function providers(text: string): Provider[] {
   const names = text.split(',').filter(Boolean);
+  if (!names.length) throw new Error(`needs a provider: ${PROVIDERS.join(', ')}`);
   for (const name of names) {
     if (!(PROVIDERS as readonly string[]).includes(name)) throw new Error(`unknown provider "${name}" (one of ${PROVIDERS.join(', ')})`);
   }
