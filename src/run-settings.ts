@@ -2,7 +2,7 @@
 // the Packer version to render for.
 import path from 'node:path';
 import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
-import { REPO_ROOT } from './render/render.ts';
+import { REPO_ROOT } from './repo-root.ts';
 
 /** reports/: nightly run reports (BOXSMITH_REPORTS elsewhere). */
 export const REPORTS_DIR = path.resolve(process.env.BOXSMITH_REPORTS ?? path.join(REPO_ROOT, 'reports'));

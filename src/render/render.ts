@@ -4,15 +4,15 @@
 // template never touches an existing build directory, and rendering twice gives the same bytes.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { DefinitionError } from '../definitions/errors.ts';
 import { loadDefinition, type LoadedDefinition } from '../definitions/load.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { templateContext, type TemplateContext } from './context.ts';
 import { alignHclAttributes, hclValue } from './hcl.ts';
+import { REPO_ROOT } from '../repo-root.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { REPO_ROOT };
 
 export interface RenderedFile {
   /** Path inside the build directory. */
