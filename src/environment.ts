@@ -49,7 +49,9 @@ export function writableFolder(variable: string, dir: string): string {
   const wanted = path.resolve(dir);
   let existing = wanted;
   while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
-  const refuse = (why: string) => new EnvironmentError(`${variable}=${wanted}: cannot write there (${why}); point ${variable} at a writable folder`);
+  // `BOXSMITH_LOGS=/x`, or (an option's value) `--to static:/x`.
+  const named = variable.endsWith(':') ? `${variable}${wanted}` : `${variable}=${wanted}`;
+  const refuse = (why: string) => new EnvironmentError(`${named}: cannot write there (${why}); point ${variable.replace(/:$/, '')} at a writable folder`);
   if (!statSync(existing).isDirectory()) throw refuse(existing === wanted ? 'not a folder' : `${existing} is a file, in the way`);
   try {
     accessSync(existing, constants.W_OK | constants.X_OK);

@@ -122,6 +122,7 @@ const CASES: Case[] = [
   { args: ['publish', 'debian-12', '--to', 'vagrant-cloud', '--keep', '2'], message: /--keep applies to static targets only/ },
   { args: ['publish', 'debian-12', '--to', `static:${catalog}`, '--keep', 'zero'], message: /publish: --keep takes a whole number > 0, not "zero"/ },
   { args: ['publish', 'debian-12', '--to', `static:${catalog}`, '--version', '1.0 beta'], message: /--version: version "1\.0 beta" is not a Vagrant box version/ },
+  { args: ['publish', 'debian-12', '--to', `static:${underAFile}`], message: /--to static:.*a-file\/below: cannot write there \(.*a-file is a file, in the way\)/, code: 1 },
   { args: ['publish', 'no-such-box', '--to', `static:${catalog}`], message: /unknown box "no-such-box"/ },
   // serve
   { args: ['serve', '--port', '70000'], message: /serve: --port takes a port from 1 to 65535, not "70000"/ },

@@ -1,3 +1,4 @@
+import { writableFolder } from '../../environment.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
 import { redactorFor } from '../../publish/secrets.ts';
 import { DEFAULT_KEEP } from '../../publish/static-target.ts';
@@ -25,6 +26,7 @@ export const publish = defineCommand({
     const { to: target, keep } = options;
     if (!target) throw new PublishUsageError(`publish needs --to: ${TARGET_SYNTAX}`);
     if (keep !== undefined && target.kind !== 'static') throw new PublishUsageError('--keep applies to static targets only (registries keep what they are given)');
+    if (target.kind === 'static') writableFolder('--to static:', target.root);
     const { installInterruptHandlers } = await import('../../exec/signals.ts');
     const { boxesRoot, publishBox } = await import('../../publish/publish.ts');
     const { formatReport } = await import('../../publish/report.ts');
