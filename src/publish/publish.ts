@@ -44,7 +44,6 @@ export function boxesRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes'));
 }
 
-
 /**
  * Publishes one version of a box. Resolves to a report (`ok: false` when a provider failed:
  * nothing was released then); throws PublishError when nothing could be published at all.
