@@ -3,7 +3,6 @@
 // each pin with the release's published checksum file and, with --refresh, rewrites the pin in the
 // definition file that sets it, keeping the file's comments and layout.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { writeFileAtomic } from './atomic-files.ts';
 import { displayPath } from './definitions/errors.ts';
@@ -12,9 +11,9 @@ import { checkPinnedChecksum } from './inputs/iso.ts';
 
 const CHECKSUM_PATH = ['base', 'iso', 'checksum'];
 
-export async function commandChecksums(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { refresh: { type: 'boolean' } } });
-  const boxes = positionals.length ? positionals : listBoxes().filter((box) => loadDefinition(box).definition.base.kind === 'iso');
+/** Checks the pins of the boxes (default: every box with an ISO base); the exit code: 0 all match, 1 not. */
+export async function checkChecksums(requested: string[], refresh: boolean): Promise<number> {
+  const boxes = requested.length ? requested : listBoxes().filter((box) => loadDefinition(box).definition.base.kind === 'iso');
   let allGood = true;
   for (const box of boxes) {
     const loaded = loadDefinition(box);
@@ -36,7 +35,7 @@ export async function commandChecksums(args: string[]): Promise<number> {
       continue;
     }
     const file = loaded.files.find((candidate) => parseDocument(readFileSync(candidate, 'utf8')).hasIn(CHECKSUM_PATH));
-    if (!values.refresh || !file) {
+    if (!refresh || !file) {
       console.log(`${box}: ${iso.file} is pinned to ${check.pinned}, but ${iso.checksum_url} says ${check.published}${file ? ` (set in ${displayPath(file)}; --refresh rewrites it)` : ''}`);
       allGood = false;
       continue;

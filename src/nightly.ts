@@ -2,44 +2,39 @@
 // smoke-tested under one version, the boxes that passed are published (when a target is given),
 // and a report for people (Markdown) and machines (JSON) is written into reports/.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeFileAtomic } from './atomic-files.ts';
 import { claimFolder } from './files/owned-folder.ts';
 import { buildSummary, planBuilds, runBuilds, type BuildRunOutcome } from './build/run.ts';
 import { listBoxes, loadDefinition } from './definitions/load.ts';
-import { STAGES } from './definitions/schema.ts';
-import { parseTimeoutOverrides } from './exec/timeouts.ts';
 import { cacheRoot } from './inputs/iso.ts';
 import { publishBox } from './publish/publish.ts';
 import { formatReport, type PublishReport } from './publish/report.ts';
 import { claimCatalogTree } from './publish/static-target.ts';
-import { parseTarget } from './publish/target.ts';
-import { claimOutputFolders, defaultVersion, outputDirectories, packerVersionFor, REPORTS_DIR } from './run-settings.ts';
+import type { PublishTarget } from './publish/target.ts';
+import { claimOutputFolders, defaultVersion, packerVersionFor, REPORTS_DIR } from './run-settings.ts';
 
-export async function commandNightly(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      box: { type: 'string', multiple: true },
-      to: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      parallel: { type: 'string' },
-      timeout: { type: 'string' },
-      keep: { type: 'string' },
-      'report-dir': { type: 'string' },
-    },
-  });
-  const boxes = (values.box ?? listBoxes()).map((box) => loadDefinition(box));
-  const target = values.to ? parseTarget(values.to) : undefined;
-  const timeoutOverrides = values.timeout ? parseTimeoutOverrides(values.timeout, STAGES) : {};
+export interface NightlyOptions {
+  /** The boxes to build; none: every box. */
+  boxes: string[];
+  target?: PublishTarget;
+  dryRun: boolean;
+  parallel?: number;
+  timeoutOverrides: Record<string, number>;
+  keep?: number;
+  reportDir: string;
+  dirs: { boxesDir: string; workRoot: string; logsDir: string };
+}
+
+/** The exit code: 0 when every build passed and every publish succeeded. */
+export async function runNightly(options: NightlyOptions): Promise<number> {
+  const { target, timeoutOverrides, dirs } = options;
+  const boxes = (options.boxes.length ? options.boxes : listBoxes()).map((box) => loadDefinition(box));
   const version = defaultVersion();
   const plan = planBuilds(boxes, []);
-  const dirs = outputDirectories();
   // The report and catalog folders are checked now, not after hours of building (runBuilds checks its own first).
-  const reportDir = path.resolve(values['report-dir'] ?? REPORTS_DIR);
-  if (values['report-dir'] !== undefined) claimFolder({ dir: reportDir, kind: 'reports', namedBy: '--report-dir' });
-  else claimOutputFolders({ reports: reportDir });
-  if (target?.kind === 'static') claimCatalogTree(target.root, { checkOnly: values['dry-run'] ?? false });
+  if (options.reportDir === REPORTS_DIR) claimOutputFolders({ reports: options.reportDir });
+  else claimFolder({ dir: options.reportDir, kind: 'reports', namedBy: '--report-dir' });
+  if (target?.kind === 'static') claimCatalogTree(target.root, { checkOnly: options.dryRun });
   const started = new Date();
 
   let outcome: BuildRunOutcome | undefined;
@@ -48,7 +43,7 @@ export async function commandNightly(args: string[]): Promise<number> {
       targets: plan.targets,
       version,
       packer: packerVersionFor(undefined),
-      ...(values.parallel ? { parallel: Number(values.parallel) } : {}),
+      ...(options.parallel !== undefined ? { parallel: options.parallel } : {}),
       timeoutOverrides,
       ...dirs,
       cacheDir: cacheRoot(),
@@ -71,8 +66,8 @@ export async function commandNightly(args: string[]): Promise<number> {
           target,
           version,
           boxesDir: dirs.boxesDir,
-          dryRun: values['dry-run'] ?? false,
-          ...(values.keep ? { keep: Number(values.keep) } : {}),
+          dryRun: options.dryRun,
+          ...(options.keep !== undefined ? { keep: options.keep } : {}),
           log: (line) => console.log(`  | ${line}`),
         });
         published.push(report);
@@ -85,6 +80,7 @@ export async function commandNightly(args: string[]): Promise<number> {
     }
   }
 
+  const { reportDir } = options;
   const summary = {
     version,
     started_at: started.toISOString(),

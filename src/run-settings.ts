@@ -1,11 +1,10 @@
 // Settings every command that runs builds shares: where outputs go, the version of a new build,
 // the Packer version to render for.
 import path from 'node:path';
-import { PROVIDERS, type Provider } from './definitions/schema.ts';
 import { claimFolder } from './files/owned-folder.ts';
 import { cacheRoot } from './inputs/cache.ts';
 import { detectPackerVersion, parsePackerVersion, type PackerVersion } from './packer/version.ts';
-import { REPO_ROOT } from './render/render.ts';
+import { REPO_ROOT } from './repo-root.ts';
 
 /** reports/: nightly run reports (BOXSMITH_REPORTS elsewhere). */
 export const REPORTS_DIR = path.resolve(process.env.BOXSMITH_REPORTS ?? path.join(REPO_ROOT, 'reports'));
@@ -59,13 +58,4 @@ export function claimOutputFolders(
 export function defaultVersion(now = new Date()): string {
   const iso = now.toISOString();
   return `${iso.slice(0, 10).replace(/-/g, '')}.${iso.slice(11, 19).replace(/:/g, '')}.0`;
-}
-
-/** `--provider qemu --provider virtualbox,vmware` as a list; an unknown name is an error naming the choices. */
-export function parseProviderList(values: string[] | undefined): Provider[] {
-  const names = (values ?? []).flatMap((value) => value.split(',')).filter(Boolean);
-  for (const name of names) {
-    if (!(PROVIDERS as readonly string[]).includes(name)) throw new Error(`unknown provider "${name}" (one of ${PROVIDERS.join(', ')})`);
-  }
-  return names as Provider[];
 }

@@ -1,19 +1,22 @@
 // Reads box definitions: YAML files with `extends` inheritance (deep merge, lists replaced),
 // checked file by file (types, unknown keys) and then as a whole (required keys, consistency),
 // so that every error names the file, line:column and key path that caused it.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { existingFolder } from '../environment.ts';
 import { DefinitionError, UnknownBoxError, formatKeyPath, type KeyPath, type Problem } from './errors.ts';
+import { parseDefinitionYaml, readDefinitionText } from './yaml.ts';
 import { DefinitionFileSchema, DefinitionSchema, type Definition } from './schema.ts';
 
 export const DEFAULT_DEFINITIONS_DIR = fileURLToPath(new URL('../../definitions/', import.meta.url));
 const BASES = 'bases';
 
+/** The definitions folder: BOXSMITH_DEFINITIONS, which must exist, or the repository's definitions/. */
 export function definitionsDir(): string {
-  return process.env.BOXSMITH_DEFINITIONS ? path.resolve(process.env.BOXSMITH_DEFINITIONS) : DEFAULT_DEFINITIONS_DIR;
+  return process.env.BOXSMITH_DEFINITIONS ? existingFolder('BOXSMITH_DEFINITIONS', path.resolve(process.env.BOXSMITH_DEFINITIONS)) : DEFAULT_DEFINITIONS_DIR;
 }
 
 /** A definition file as parsed, with what is needed to point back into it. */
@@ -124,24 +127,11 @@ const parsedCache = new Map<string, { text: string; parsed: ParsedFile }>();
 
 /** Parses one YAML file and checks it against the per-file schema. */
 function parseFile(file: string): ParsedFile {
-  const text = readFileSync(file, 'utf8');
+  const text = readDefinitionText(file);
   const cached = parsedCache.get(file);
   if (cached && cached.text === text) return cached.parsed;
 
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new DefinitionError(
-      doc.errors.map((error) => ({
-        file,
-        line: error.linePos?.[0].line,
-        column: error.linePos?.[0].col,
-        // prettyErrors appends the position and a code excerpt; the position is given separately.
-        message: `YAML syntax: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-      })),
-    );
-  }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const { doc, lines, data } = parseDefinitionYaml(file, text);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new DefinitionError([{ file, line: 1, column: 1, message: 'a definition must be a YAML mapping of settings' }]);
   }

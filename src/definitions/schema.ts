@@ -2,6 +2,9 @@
 // (additionalProperties: false everywhere), so a typo in a definition is an error, not a
 // silently ignored setting. The TypeScript type of a resolved definition is derived from it.
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { PROVIDERS, STAGES, type Stage } from './names.ts';
+
+export { PROVIDERS, STAGES, type Provider, type Stage } from './names.ts';
 
 const strict = { additionalProperties: false } as const;
 
@@ -18,11 +21,7 @@ const PackageName = Type.String({ pattern: '^[a-z0-9][a-z0-9+.:=~-]*$' });
 const Url = Type.String({ pattern: '^(https?|file)://[^\\s]+$' });
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 
-export const PROVIDERS = ['virtualbox', 'vmware', 'qemu'] as const;
-export type Provider = (typeof PROVIDERS)[number];
 
-export const STAGES = ['render', 'inputs', 'build', 'package', 'record', 'smoke', 'publish', 'run'] as const;
-export type Stage = (typeof STAGES)[number];
 
 const IsoSchema = Type.Object(
   {

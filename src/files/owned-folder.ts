@@ -6,7 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, statSync, writeSync, fsyncSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from './project-root.ts';
+import { REPO_ROOT } from '../repo-root.ts';
 
 /** The marker boxsmith writes into every folder it owns. */
 export const FOLDER_MARKER = '.boxsmith-folder';

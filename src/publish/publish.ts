@@ -12,7 +12,7 @@ import { ApiResponseError, PublishError } from './errors.ts';
 import { DEFAULT_HCP_API_URL, DEFAULT_HCP_AUTH_URL, HcpAccessToken, HcpRegistry } from './hcp.ts';
 import { publishToRegistry, type HostedRegistry } from './hosted.ts';
 import type { PublishReport } from './report.ts';
-import { Redactor } from './secrets.ts';
+import { Redactor, redactorFor } from './secrets.ts';
 import { DEFAULT_KEEP, publishToStaticTree } from './static-target.ts';
 import { formatTarget, type PublishTarget } from './target.ts';
 import { DEFAULT_VAGRANT_CLOUD_URL, VagrantCloudRegistry } from './vagrant-cloud.ts';
@@ -42,13 +42,6 @@ export interface PublishOptions {
 /** The boxes root builds write to: BOXSMITH_BOXES, else <repo>/boxes. */
 export function boxesRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes'));
-}
-
-/** Every secret publishing may meet, so that none of them is ever printed. */
-export function redactorFor(env: NodeJS.ProcessEnv): Redactor {
-  const redactor = new Redactor();
-  for (const name of ['VAGRANT_CLOUD_TOKEN', 'HCP_CLIENT_SECRET', 'HCP_CLIENT_ID', 'ATLAS_TOKEN']) redactor.add(env[name]);
-  return redactor;
 }
 
 /**

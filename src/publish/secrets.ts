@@ -39,3 +39,10 @@ export function displayUrl(url: string): string {
     return '<an invalid URL>';
   }
 }
+
+/** Every secret publishing may meet, so that none of them is ever printed. */
+export function redactorFor(env: NodeJS.ProcessEnv): Redactor {
+  const redactor = new Redactor();
+  for (const name of ['VAGRANT_CLOUD_TOKEN', 'HCP_CLIENT_SECRET', 'HCP_CLIENT_ID', 'ATLAS_TOKEN']) redactor.add(env[name]);
+  return redactor;
+}

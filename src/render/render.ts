@@ -6,12 +6,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { DefinitionError } from '../definitions/errors.ts';
-import { REPO_ROOT } from '../files/project-root.ts';
 import { loadDefinition, type LoadedDefinition } from '../definitions/load.ts';
 import { FOLDER_MARKER, replaceableFolder } from '../files/owned-folder.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { templateContext, type TemplateContext } from './context.ts';
 import { alignHclAttributes, hclValue } from './hcl.ts';
+import { REPO_ROOT } from '../repo-root.ts';
 
 export { REPO_ROOT };
 

@@ -1,14 +1,13 @@
 // `boxsmith test <box>`: smoke-test boxes already built (npm run test:box).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { chooseAccelerator } from '../build/accelerator.ts';
 import { boxDirectory } from '../build/pipeline.ts';
 import { withRunContext } from '../build/run-context.ts';
 import { displayLine, hypervisorInstalled } from '../build/run.ts';
 import { loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
-import { claimOutputFolders, parseProviderList } from '../run-settings.ts';
+import { claimOutputFolders } from '../run-settings.ts';
 import { cacheRoot } from '../inputs/iso.ts';
 import { boxProvider } from '../render/context.ts';
 import { resultTable } from './report.ts';
@@ -36,41 +35,32 @@ export function builtVersions(boxesDir: string, org: string, name: string, provi
     .reverse();
 }
 
-export interface TestBoxOptions {
+export interface TestBoxRequest {
+  box: string;
+  /** The providers asked for by name; none: every provider of the box that has a built box. */
+  providers: Provider[];
+  /** The version to test; the newest built by default. */
+  version?: string;
+  dockerImage?: string;
   boxesDir: string;
   logsDir: string;
 }
 
-export async function commandTestBox(args: string[], dirs: TestBoxOptions): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { provider: { type: 'string', multiple: true }, version: { type: 'string' }, 'docker-image': { type: 'string' } },
-  });
-  const [box, ...extra] = positionals;
-  if (!box || extra.length) {
-    console.error('boxsmith: test takes one box: boxsmith test <box> [--provider P] [--version V] [--docker-image IMAGE]');
-    return 2;
-  }
+/** `boxsmith test`: smoke-tests built boxes; the exit code (0 passed, 1 failed or nothing to test, 130/143 interrupted). */
+export async function testBuiltBox(request: TestBoxRequest): Promise<number> {
+  const { box, providers: requested, boxesDir, logsDir } = request;
   const loaded = loadDefinition(box);
-  claimOutputFolders({ boxes: dirs.boxesDir, logs: dirs.logsDir, cache: cacheRoot() });
+  claimOutputFolders({ boxes: boxesDir, logs: logsDir, cache: cacheRoot() });
   const { org, box_name } = loaded.definition;
-  let requested: Provider[];
-  try {
-    requested = parseProviderList(values.provider);
-  } catch (error) {
-    console.error(`boxsmith: ${(error as Error).message}`);
-    return 2;
-  }
   const providers = requested.length ? requested : loaded.definition.providers;
   const targets: { provider: Provider; version: string; boxFile: string }[] = [];
   for (const provider of providers) {
-    const versions = values.version ? [values.version] : builtVersions(dirs.boxesDir, org, box_name, provider);
+    const versions = request.version ? [request.version] : builtVersions(boxesDir, org, box_name, provider);
     const version = versions[0];
-    const boxFile = version && path.join(boxDirectory(dirs.boxesDir, { loaded, provider }, version), `${boxProvider(provider)}.box`);
+    const boxFile = version && path.join(boxDirectory(boxesDir, { loaded, provider }, version), `${boxProvider(provider)}.box`);
     if (!version || !boxFile || !existsSync(boxFile)) {
       if (requested.length) {
-        console.error(`boxsmith: no ${provider} box of ${org}/${box_name}${values.version ? ` ${values.version}` : ''} in ${dirs.boxesDir}: build it first (npm run build:box -- ${box} --provider ${provider})`);
+        console.error(`boxsmith: no ${provider} box of ${org}/${box_name}${request.version ? ` ${request.version}` : ''} in ${boxesDir}: build it first (npm run build:box -- ${box} --provider ${provider})`);
         return 1;
       }
       continue;
@@ -82,11 +72,11 @@ export async function commandTestBox(args: string[], dirs: TestBoxOptions): Prom
     targets.push({ provider, version, boxFile });
   }
   if (!targets.length) {
-    console.error(`boxsmith: no built box of ${org}/${box_name} to test in ${dirs.boxesDir}`);
+    console.error(`boxsmith: no built box of ${org}/${box_name} to test in ${boxesDir}`);
     return 1;
   }
 
-  const outcome = await withRunContext(dirs.logsDir, async ({ logRoot, signal, watchdog }) => {
+  const outcome = await withRunContext(logsDir, async ({ logRoot, signal, watchdog }) => {
     const accelerator = await chooseAccelerator(loaded.definition.qemu.accelerator, cacheRoot());
     const results: SmokeResult[] = [];
     for (const target of targets) {
@@ -102,7 +92,7 @@ export async function commandTestBox(args: string[], dirs: TestBoxOptions): Prom
         signal,
         watchdog,
         accelerator: accelerator.accelerator,
-        ...(values['docker-image'] ? { dockerImage: values['docker-image'] } : {}),
+        ...(request.dockerImage ? { dockerImage: request.dockerImage } : {}),
         onLine: (line) => console.log(`  | ${displayLine(line)}`),
       });
       console.log(resultTable(result));

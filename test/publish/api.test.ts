@@ -13,7 +13,7 @@ import { PublishError } from '../../src/publish/errors.ts';
 import { publishBox, type PublishOptions } from '../../src/publish/publish.ts';
 import { formatReport, type PublishReport } from '../../src/publish/report.ts';
 import { parseTarget } from '../../src/publish/target.ts';
-import { REPO_ROOT } from '../helpers.ts';
+import { CLI, REPO_ROOT } from '../helpers.ts';
 import { BOX, BOX_NAME, ORG, writeBuild, type BuiltBox } from './helpers.ts';
 import { HCP_CLIENT_ID, HCP_CLIENT_SECRET, RegistryStandIn, VAGRANT_CLOUD_TOKEN } from './registry-stand-in.ts';
 
@@ -295,10 +295,9 @@ describe('dry runs (local stand-in)', () => {
 });
 
 describe('publish command against the stand-in', () => {
-  const driver = path.join(REPO_ROOT, 'test/fixtures/publish/cli-driver.ts');
   function runPublish(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', driver, 'publish', ...args], {
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'publish', ...args], {
         cwd: REPO_ROOT,
         env: { ...process.env, BOXSMITH_BOXES: boxesDir, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -328,8 +327,8 @@ describe('publish command against the stand-in', () => {
       [[BOX], /publish needs --to/],
       [[BOX, '--to', 'ftp:somewhere'], /unknown target "ftp:somewhere"/],
       [[BOX, '--to', 'vagrant-cloud', '--keep', '2'], /--keep applies to static targets only/],
-      [[BOX, '--to', 'static:/tmp/x', '--keep', 'zero'], /--keep takes a whole number from 1/],
-      [[BOX, '--to', 'vagrant-cloud', '--bogus'], /Unknown option '--bogus'/],
+      [[BOX, '--to', 'static:/tmp/x', '--keep', 'zero'], /--keep takes a whole number > 0/],
+      [[BOX, '--to', 'vagrant-cloud', '--bogus'], /unknown option '--bogus'/],
       [['no-such-box', '--to', 'vagrant-cloud'], /no-such-box/],
     ] as const) {
       const { code, output } = await runPublish([...args], {});

@@ -11,7 +11,7 @@ import { afterEach, describe, it } from 'node:test';
 import { findExecutable } from '../../src/exec/tools.ts';
 import { publishBox } from '../../src/publish/publish.ts';
 import { startCatalogServer, type CatalogServer } from '../../src/publish/server.ts';
-import { REPO_ROOT } from '../helpers.ts';
+import { CLI, REPO_ROOT } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, writeBuild } from './helpers.ts';
 
 const VAGRANT = findExecutable('vagrant');
@@ -143,8 +143,7 @@ describe('the vagrant client against a published tree', { skip: VAGRANT ? false 
     writeBuild(boxesDir, '1.0.0');
     assert.ok((await publishBox({ box: BOX, target: { kind: 'static', root }, boxesDir, env: {}, log: () => {} })).ok);
 
-    const driver = path.join(REPO_ROOT, 'test/fixtures/publish/cli-driver.ts');
-    const serve = spawn(process.execPath, ['--import', 'tsx', driver, 'serve', root, '--port', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const serve = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', root, '--port', '0'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => serve.once('close', resolve));
     cleanups.push(async () => {
       if (serve.exitCode === null && serve.signalCode === null) serve.kill('SIGKILL');
