@@ -6,7 +6,7 @@
 // pool of its own). A libvirtd that was already running is used and left as it was found. A
 // libvirtd that dies while runs hold it is started again by the next run that asks, which then
 // cleans up the domains the dead one left running.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCaptured } from '../exec/captured.ts';
@@ -14,7 +14,7 @@ import { StageAbortedError } from '../exec/errors.ts';
 import { leaseSharedDaemon, spawnHostDaemon, type DaemonProcess, type DaemonRecord, type SharedDaemonLease } from '../exec/shared-daemon.ts';
 import { findExecutable } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
-import { sendSignal, sleep } from '../exec/proc.ts';
+import { listPids, sendSignal, sleep } from '../exec/proc.ts';
 
 export const LIBVIRT_URI = 'qemu:///system';
 const SBIN_PATH = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -173,7 +173,28 @@ export async function beforeStop(record: DaemonRecord<LibvirtInfo>): Promise<str
 
 /** Once the daemons stopped: the firewall chains libvirtd made for those networks. */
 export async function afterStop(record: DaemonRecord<LibvirtInfo>): Promise<string[]> {
-  return record.info.started ? removeFirewallChains(record.info.before.iptablesChains) : [];
+  if (!record.info.started) return [];
+  return [...endCapabilityProbes(), ...(await removeFirewallChains(record.info.before.iptablesChains))];
+}
+
+/**
+ * The QEMU processes a libvirtd starts (daemonized, so not its children) to learn what QEMU can
+ * do: one stopped while it probed leaves them waiting on their monitor socket for good.
+ */
+export function endCapabilityProbes(qmpPrefix = '/var/lib/libvirt/qemu/qmp-'): string[] {
+  const ended: string[] = [];
+  for (const pid of listPids()) {
+    let commandLine: string;
+    try {
+      commandLine = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    } catch {
+      continue;
+    }
+    if (/^(\S*\/)?qemu-system-[^\0]*\0/.test(commandLine) && commandLine.includes(`\0-qmp\0unix:${qmpPrefix}`) && sendSignal(pid, 'SIGKILL')) {
+      ended.push(`QEMU capability probe ${pid} of the stopped libvirtd`);
+    }
+  }
+  return ended;
 }
 
 /** libvirt's LIBVIRT_* chains and the jumps into them, where they were not there before. */

@@ -44,3 +44,23 @@ it('stand-in virsh: on a libvirtd already running, a smoke test removes only its
     else process.env.STANDIN_VIRSH_DIR = saved.STANDIN_VIRSH_DIR;
   }
 });
+
+it('stand-in QEMU capability probe (a process named and argued like one): the last holder, having stopped its libvirtd, ends the probes it left', async () => {
+  const { endCapabilityProbes } = await import('../../src/smoke/libvirt.ts');
+  const { isAlive } = await import('../../src/exec/proc.ts');
+  const { spawn } = await import('node:child_process');
+  // argv as libvirtd gives its probe; `; :` keeps bash from exec'ing sleep (which would change the command line).
+  const probe = spawn('bash', ['-c', 'exec -a qemu-system-x86_64 bash -c "sleep 1000; :" -qmp unix:/tmp/boxsmith-test-qemu/qmp-StandIn/qmp.monitor,server=on,wait=off'], { stdio: 'ignore', detached: true });
+  const other = spawn('bash', ['-c', 'exec -a qemu-system-x86_64 bash -c "sleep 1000; :" -name guest=someone-elses-vm'], { stdio: 'ignore', detached: true });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A prefix of the test's own: a real libvirtd's probes on this host are not the test's to end.
+    const ended = endCapabilityProbes('/tmp/boxsmith-test-qemu/qmp-');
+    assert.deepEqual(ended, [`QEMU capability probe ${probe.pid} of the stopped libvirtd`]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(isAlive(probe.pid!), false);
+    assert.equal(isAlive(other.pid!), true, 'a VM that is not a probe is left alone');
+  } finally {
+    for (const child of [probe, other]) child.kill('SIGKILL');
+  }
+});
