@@ -16,7 +16,7 @@ import { runCaptured } from '../exec/captured.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { withFileLock } from '../inputs/lock.ts';
-import type { CommandRunner } from './commands.ts';
+import type { CommandRunner } from '../exec/command-runner.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 

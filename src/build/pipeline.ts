@@ -23,7 +23,7 @@ import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { ensureBaseImage, type BaseImage } from './base-image.ts';
 import { withBuildLock } from './build-lock.ts';
-import { CommandRunner } from './commands.ts';
+import { CommandRunner } from '../exec/command-runner.ts';
 import { StageLog } from '../exec/stage-log.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;

@@ -1,6 +1,6 @@
 // Smoke-test results for people (a short table) and for CI (JUnit XML, one test case a check, a
 // failure showing the command, what was expected and what came back).
-import type { SmokeResult } from './smoke.ts';
+import type { SmokeResult } from './result.ts';
 
 function xmlEscape(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!)

@@ -13,12 +13,15 @@ import { runSteps, type StepContext } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
 import { readProcStat } from '../exec/proc.ts';
-import { CommandRunner } from '../build/commands.ts';
+import { CommandRunner } from '../exec/command-runner.ts';
 import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { smokeChecks, type SmokeCheck } from './checks.ts';
 import { domainPidFile, LIBVIRT_URI, LibvirtDaemons } from './libvirt.ts';
 import { junitXml } from './report.ts';
+import type { CheckResult, SmokeResult } from './result.ts';
+
+export type { CheckResult, SmokeResult };
 
 export interface SmokeOptions {
   loaded: LoadedDefinition;
@@ -38,29 +41,7 @@ export interface SmokeOptions {
   onLine?: (line: string) => void;
 }
 
-export interface CheckResult {
-  name: string;
-  command: string;
-  expected: string;
-  actual: string;
-  exit_code: number | null;
-  passed: boolean;
-  duration_s: number;
-}
 
-export interface SmokeResult {
-  box: string;
-  name: string;
-  version: string;
-  provider: string;
-  passed: boolean;
-  /** Why the smoke test could not run its checks (vagrant up failed, interrupted), if so. */
-  error?: string;
-  checks: CheckResult[];
-  durations_s: Record<string, number>;
-  tested_at: string;
-  vagrant_version: string;
-}
 
 interface SmokeState {
   options: SmokeOptions;

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { baseImageKey, checkCachedBaseImage, ensureBaseImage } from '../../src/build/base-image.ts';
-import { CommandRunner } from '../../src/build/commands.ts';
+import { CommandRunner } from '../../src/exec/command-runner.ts';
 import { loadDefinition } from '../../src/definitions/load.ts';
 import { REPO_ROOT, tempDir } from '../helpers.ts';
 import { snapshotFolder, snapshotHost, waitUntilClean } from './leftovers.ts';

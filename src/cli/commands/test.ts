@@ -15,7 +15,7 @@ export const test = defineCommand({
   run: async ({ options, positionals: [box] }) => {
     checkRunEnvironment(['vagrant']);
     const { outputDirectories } = await import('../../run-settings.ts');
-    const { testBuiltBox } = await import('../../smoke/command.ts');
+    const { testBuiltBox } = await import('../../build/test-box.ts');
     const { boxesDir, logsDir } = outputDirectories();
     writableFolder('BOXSMITH_LOGS', logsDir);
     return testBuiltBox({

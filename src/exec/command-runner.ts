@@ -1,8 +1,8 @@
 // The programs one pipeline step runs, all through the supervisor: each in its own process group,
 // logged to the step's log file, under what is left of the step's time limit.
 import path from 'node:path';
-import { runSupervised, type RunResult, type SuperviseOptions } from '../exec/supervise.ts';
-import type { Watchdog } from '../exec/watchdog.ts';
+import { runSupervised, type RunResult, type SuperviseOptions } from './supervise.ts';
+import type { Watchdog } from './watchdog.ts';
 
 export interface CommandRunnerOptions {
   stage: string;

@@ -1,17 +1,17 @@
 // `boxsmith test <box>`: smoke-test boxes already built (npm run test:box).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chooseAccelerator } from '../build/accelerator.ts';
-import { boxDirectory } from '../build/pipeline.ts';
-import { withRunContext } from '../build/run-context.ts';
-import { displayLine, hypervisorInstalled } from '../build/run.ts';
+import { chooseAccelerator } from './accelerator.ts';
+import { boxDirectory } from './pipeline.ts';
+import { withRunContext } from './run-context.ts';
+import { displayLine, hypervisorInstalled } from './run.ts';
 import { loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { claimOutputFolders } from '../run-settings.ts';
 import { cacheRoot } from '../inputs/iso.ts';
 import { boxProvider } from '../render/context.ts';
-import { resultTable } from './report.ts';
-import { smokeTest, type SmokeResult } from './smoke.ts';
+import { resultTable } from '../smoke/report.ts';
+import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 
 /** Compares Vagrant box versions (dotted numbers) the way Vagrant orders them. */
 export function compareVersions(a: string, b: string): number {
