@@ -108,8 +108,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
   const { definition } = loaded;
   const { base } = definition;
   const has = (provider: Provider) => definition.providers.includes(provider);
-  const password = definition.vagrant_user.password;
-  if (password.includes("'")) throw new Error('vagrant_user.password must not contain a single quote');
+  const passwordFile = sudoPasswordPath(definition);
 
   return {
     ...definition,
@@ -136,13 +135,23 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     vmware: { ...definition.vmware, iso_tools: has('vmware') && definition.vmware.tools === 'iso' },
     // tcg works on every host; `boxsmith build` passes kvm where KVM really boots a guest.
     qemu: { ...definition.qemu, default_accelerator: definition.qemu.accelerator === 'auto' ? 'tcg' : definition.qemu.accelerator },
-    shutdown_command: `echo '${password}' | sudo -S shutdown -P now`,
-    execute_command: hclString(`echo '${password}' | {{ .Vars }} sudo -S -E bash -eux '{{ .Path }}'`),
+    sudo_password_file: passwordFile,
+    // sudo -S reads the password from a file, so it is in no command line (nor in Packer's log of them).
+    shutdown_command: `sudo -S sh -c 'rm -f ${passwordFile}; shutdown -P now' < ${passwordFile}`,
+    execute_command: hclString(`{{ .Vars }} sudo -S -E bash -eux '{{ .Path }}' < ${passwordFile}`),
     provisioners: provisioningPlan(definition).map((provisioner) => ({
       ...provisioner,
       scripts: hclList(provisioner.scripts.map((script) => `"\${path.root}/scripts/${script}"`), '    '),
     })),
   };
+}
+
+/**
+ * Where the first provisioner puts vagrant's password in the guest: the home folder (vagrant_user.name
+ * is a plain name) survives the reboot a kernel upgrade makes, which /tmp does not.
+ */
+export function sudoPasswordPath(definition: Definition): string {
+  return `/home/${definition.vagrant_user.name}/.boxsmith-sudo-password`;
 }
 
 export type TemplateContext = ReturnType<typeof templateContext>;
