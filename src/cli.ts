@@ -218,5 +218,7 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
       if (error.code !== 'EPIPE') throw error;
     });
   }
+  // Nothing boxsmith writes is group- or world-writable, whatever umask the caller left (a stricter one stays).
+  process.umask(process.umask() | 0o022);
   process.exitCode = await main(process.argv.slice(2));
 }
