@@ -44,6 +44,12 @@ const IsoSchema = Type.Object(
       description: 'sha256:<64 hex> or sha512:<128 hex>; md5 and sha1 are too weak to pin a download',
     }),
     checksum_url: Type.Optional(Url),
+    checksum_keyring: Type.Optional(
+      Type.String({
+        pattern: '^/[^\\s{}]+\\.gpg$',
+        description: 'the keyring (from a Debian keyring package) that signs checksum_url; the signature is checksum_url + ".gpg"',
+      }),
+    ),
   },
   strict,
 );

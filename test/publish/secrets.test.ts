@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { publishBox } from '../../src/publish/publish.ts';
+import { apiBaseUrl, publishBox } from '../../src/publish/publish.ts';
 import { formatReport } from '../../src/publish/report.ts';
 import { Redactor } from '../../src/publish/secrets.ts';
 import { parseTarget } from '../../src/publish/target.ts';
@@ -107,5 +107,26 @@ describe('publish with a secret that form encoding changes', () => {
     }
     assert.match(message, /401 .*access_denied for .*client_secret=\[redacted\]/);
     assertRedacted([...lines, message].join('\n'));
+  });
+});
+
+describe('registry base URLs', () => {
+  it('https anywhere, http to loopback only, anything else refused naming the variable', () => {
+    for (const ok of ['https://api.cloud.hashicorp.com', 'http://127.0.0.1:8080', 'http://localhost:1/x', 'http://[::1]:9']) {
+      assert.equal(apiBaseUrl('HCP_API_URL', ok), ok);
+    }
+    for (const bad of ['http://api.cloud.hashicorp.com', 'http://10.0.0.1', 'ftp://127.0.0.1', 'http://127.0.0.1.example.org', 'not a url']) {
+      assert.throws(() => apiBaseUrl('VAGRANT_CLOUD_URL', bad), /^PublishError: VAGRANT_CLOUD_URL/);
+    }
+  });
+
+  it('publish refuses an http:// registry before sending anything', async () => {
+    const boxesDir = mkdtempSync(path.join(tmpdir(), 'boxsmith-url-'));
+    writeBuild(boxesDir, '1.0.0', { provider: 'libvirt' });
+    await assert.rejects(
+      publishBox({ box: BOX, target: parseTarget('vagrant-cloud'), boxesDir, allowUntested: true, env: { VAGRANT_CLOUD_TOKEN: 'token-0123456789', VAGRANT_CLOUD_URL: 'http://vagrantcloud.com' }, log: () => {} }),
+      /VAGRANT_CLOUD_URL=http:\/\/vagrantcloud\.com\/ must be an https:\/\/ URL/,
+    );
+    rmSync(boxesDir, { recursive: true, force: true });
   });
 });
