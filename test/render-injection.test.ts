@@ -130,6 +130,30 @@ describe('hostile values that pass the schema are plain text to every consumer',
     assert.equal(readFileSync(path.join(out, 'keys/sudo-password'), 'utf8'), `${password}\n`);
   });
 
+  it('PACKER_LOG=1: a real packer build with the rendered password variable logs and prints it masked', () => {
+    const hcl = readFileSync(path.join(out, 'box.pkr.hcl'), 'utf8');
+    // Packer masks a sensitive value only where it appears as is; a command line carries it quoted
+    // (' as '"'"'), unmasked, which is why the password is in no command. So a plain one here.
+    const plain = 'plain-password-0123';
+    const variable = /^variable "vagrant_password" \{\n[\s\S]*?\n\}$/m.exec(hcl)![0].replace(/default(\s*)= ".*"/, `default$1= "${plain}"`);
+    assert.match(variable, /sensitive\s*=\s*true/);
+    assert.doesNotMatch(hcl, /ssh_password\s*=\s*"/, 'every ssh_password is the variable');
+    const dir = path.join(work, 'packer-log');
+    mkdirSync(dir);
+    // A null source runs no VM; shell-local prints the variable the way any provisioner would see it.
+    writeFileSync(
+      path.join(dir, 'log.pkr.hcl'),
+      `${variable}\nsource "null" "log" {\n  communicator = "none"\n}\nbuild {\n  sources = ["source.null.log"]\n  provisioner "shell-local" {\n    environment_vars = ["PASSWORD=$\{var.vagrant_password}"]\n    inline = ["echo password=\\"$PASSWORD\\""]\n  }\n}\n`,
+    );
+    const log = path.join(dir, 'packer.log');
+    const result = run('packer', ['build', dir], { cwd: dir, env: { ...process.env, PACKER_LOG: '1', PACKER_LOG_PATH: log, CHECKPOINT_DISABLE: '1' } });
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /password=<sensitive>/);
+    for (const text of [result.stdout, result.stderr, readFileSync(log, 'utf8')]) {
+      assert.ok(!text.includes(plain), `the password is shown: ${text}`);
+    }
+  });
+
   it('execute_command and shutdown_command under bash, with stand-ins for sudo, shutdown and Packer\'s {{ .Vars }}, run nothing from the values', () => {
     const bin = path.join(work, 'bin');
     const record = path.join(work, 'record');
