@@ -76,6 +76,7 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
   const environment: [string, string][] = [
     ['BOXSMITH_APT_PROXY', '${var.apt_proxy}'],
     ['BOXSMITH_VAGRANT_USER', definition.vagrant_user.name],
+    ['BOXSMITH_SUDO_PASSWORD_FILE', sudoPasswordPath(definition)],
     ['BOXSMITH_KERNEL_MINIMUM', kernel.minimum],
     ['BOXSMITH_KERNEL_PACKAGES', kernel.packages.join(' ')],
     ['BOXSMITH_KERNEL_CMDLINE', kernel.cmdline.join(' ')],
@@ -136,9 +137,10 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     // tcg works on every host; `boxsmith build` passes kvm where KVM really boots a guest.
     qemu: { ...definition.qemu, default_accelerator: definition.qemu.accelerator === 'auto' ? 'tcg' : definition.qemu.accelerator },
     sudo_password_file: passwordFile,
-    // sudo -S reads the password from a file, so it is in no command line (nor in Packer's log of them).
-    shutdown_command: `sudo -S sh -c 'rm -f ${passwordFile}; shutdown -P now' < ${passwordFile}`,
-    execute_command: hclString(`{{ .Vars }} sudo -S -E bash -eux '{{ .Path }}' < ${passwordFile}`),
+    // sudo -S reads the password from a file, so it is in no command line (nor in Packer's log of
+    // them); cleanup.sh removes the file, after which NOPASSWD sudo needs none.
+    shutdown_command: `cat ${passwordFile} 2>/dev/null | sudo -S shutdown -P now`,
+    execute_command: hclString(`cat ${passwordFile} 2>/dev/null | {{ .Vars }} sudo -S -E bash -eux '{{ .Path }}'`),
     provisioners: provisioningPlan(definition).map((provisioner) => ({
       ...provisioner,
       scripts: hclList(provisioner.scripts.map((script) => `"\${path.root}/scripts/${script}"`), '    '),
