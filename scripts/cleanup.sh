@@ -1,9 +1,13 @@
 #!/bin/bash
 # Clean-up: nothing of the build host and nothing one machine must not share with its clones stays
-# in the box (package proxy, package caches and lists, logs, DHCP leases, machine id, udev's
-# remembered MAC addresses).
+# in the box (the build's password file, package proxy, package caches and lists, logs, DHCP leases,
+# machine id, udev's remembered MAC addresses).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+
+# vagrant's password, which sudo -S read until vagrant-user.sh granted NOPASSWD sudo: gone before
+# minimize.sh trims the blocks it freed.
+rm -f "${BOXSMITH_SUDO_PASSWORD_FILE:?}"
 
 apt-get autoremove -y -q --purge
 apt-get clean

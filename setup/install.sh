@@ -13,7 +13,11 @@ packages=(
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools
   gdb psmisc procps                        # diagnostics of hung processes
+  debian-archive-keyring                   # debootstrap checks the Debian archive with it (--keyring)
 )
+# Signs Ubuntu's SHA256SUMS, which `checksums` verifies before trusting; Debian 12 does not carry it
+# (`checksums` then says the keyring is missing and changes nothing).
+if apt-cache show ubuntu-keyring > /dev/null 2>&1; then packages+=(ubuntu-keyring); fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -12,4 +12,6 @@ for (const stream of [process.stdout, process.stderr]) {
     if (error.code !== 'EPIPE') throw error;
   });
 }
+// Nothing boxsmith writes is group- or world-writable, whatever umask the caller left (a stricter one stays).
+process.umask(process.umask() | 0o022);
 process.exitCode = await main(process.argv.slice(2));

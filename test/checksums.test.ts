@@ -1,12 +1,13 @@
 // `boxsmith checksums`: pinned ISO checksums checked against the release's SHA256SUMS, served here
-// by a local server standing in for the Ubuntu mirror.
+// by a local server standing in for the Ubuntu mirror, signed (SHA256SUMS.gpg) by a key made for
+// the test, whose keyring the definitions name; gpgv is the real one.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, REPO_ROOT, tempDir } from './helpers.ts';
+import { CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
 
 const PINNED = 'b17d7c1e9d0321ad5810ba77b69aef43f0f29a5422b08120e6ee0576c4527c0e';
 const NEWER = 'a'.repeat(64);
@@ -22,11 +23,25 @@ function boxsmithAsync(args: string[], env: Record<string, string>): Promise<{ s
   });
 }
 
+const home = tempDir();
+const keyring = path.join(tempDir(), 'release-keyring.gpg');
+function gpg(args: string[], input?: string): Buffer {
+  const result = spawnSync('gpg', ['--batch', '--homedir', home, ...args], { input, maxBuffer: 1 << 20 });
+  assert.equal(result.status, 0, String(result.stderr));
+  return result.stdout;
+}
+const sumsFor = (sha256: string) => `${sha256} *ubuntu-14.04.6-server-amd64.iso\n${'0'.repeat(64)} *ubuntu-14.04.6-desktop-amd64.iso\n`;
+const sign = (text: string) => gpg(['--detach-sign', '--output', '-'], text);
+
 describe('boxsmith checksums against a local stand-in for the release server', () => {
   let published = PINNED;
+  /** What the stand-in serves as SHA256SUMS.gpg: a signature of the SUMS, of other text, or none. */
+  let signature: 'valid' | 'tampered' | 'missing' = 'valid';
   const server = createServer((request, response) => {
     if (request.url === '/14.04/SHA256SUMS') {
-      response.end(`${published} *ubuntu-14.04.6-server-amd64.iso\n${'0'.repeat(64)} *ubuntu-14.04.6-desktop-amd64.iso\n`);
+      response.end(sumsFor(published));
+    } else if (request.url === '/14.04/SHA256SUMS.gpg' && signature !== 'missing') {
+      response.end(sign(signature === 'valid' ? sumsFor(published) : sumsFor(PINNED)));
     } else {
       response.statusCode = 404;
       response.end();
@@ -34,9 +49,14 @@ describe('boxsmith checksums against a local stand-in for the release server', (
   });
   const definitions = path.join(tempDir(), 'definitions');
   before(async () => {
+    run('chmod', ['0700', home]);
+    gpg(['--passphrase', '', '--quick-gen-key', 'release <cdimage@example.org>', 'ed25519', 'sign', 'never']);
+    writeFileSync(keyring, gpg(['--export']));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
     cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
+    const base = path.join(definitions, 'bases', 'ubuntu.yaml');
+    writeFileSync(base, readFileSync(base, 'utf8').replace('/usr/share/keyrings/ubuntu-archive-keyring.gpg', keyring));
     const file = path.join(definitions, 'ubuntu-14.04.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace('http://releases.ubuntu.com/14.04/SHA256SUMS', `http://127.0.0.1:${port}/14.04/SHA256SUMS`));
   });
@@ -65,6 +85,26 @@ describe('boxsmith checksums against a local stand-in for the release server', (
     const again = await boxsmithAsync(['checksums', 'ubuntu-14.04'], { BOXSMITH_DEFINITIONS: definitions });
     assert.equal(again.status, 0, again.stdout);
   });
+
+  for (const [kind, message] of [
+    ['tampered', /SHA256SUMS\.gpg does not verify \S+SHA256SUMS with /],
+    ['missing', /no signature for \S+SHA256SUMS .*an unsigned checksum file is not trusted/],
+  ] as const) {
+    it(`a ${kind} signature: the checksum file is not trusted, nothing rewritten, exit 1`, async () => {
+      const file = path.join(definitions, 'ubuntu-14.04.yaml');
+      const before = readFileSync(file, 'utf8');
+      published = 'b'.repeat(64);
+      signature = kind;
+      try {
+        const result = await boxsmithAsync(['checksums', 'ubuntu-14.04', '--refresh'], { BOXSMITH_DEFINITIONS: definitions });
+        assert.equal(result.status, 1, result.stdout);
+        assert.match(result.stdout, message);
+        assert.equal(readFileSync(file, 'utf8'), before);
+      } finally {
+        signature = 'valid';
+      }
+    });
+  }
 
   it('an unreachable checksum file is reported, exit 1', async () => {
     const file = path.join(definitions, 'ubuntu-12.04.yaml');

@@ -57,6 +57,7 @@ const HOST_TOOLS: [string, string][] = [
   ['chroot', 'coreutils'],
 ];
 const SYSLINUX_MBR = '/usr/lib/syslinux/mbr/mbr.bin';
+const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const PARTITION_OFFSET = 1024 * 1024; // the first partition starts at sector 2048
 
 /** Says what is missing to make a base image here, or nothing when all is there. */
@@ -74,6 +75,7 @@ export async function baseImagePrerequisites(): Promise<string[]> {
     if (!findExecutable(tool, env)) missing.push(`${tool} (Debian package ${pkg})`);
   }
   if (!existsSync(SYSLINUX_MBR)) missing.push(`${SYSLINUX_MBR} (Debian package syslinux-common)`);
+  if (!existsSync(DEBIAN_ARCHIVE_KEYRING)) missing.push(`${DEBIAN_ARCHIVE_KEYRING} (Debian package debian-archive-keyring)`);
   return missing;
 }
 
@@ -233,7 +235,8 @@ async function debootstrap(options: BaseImageOptions, rootfs: string): Promise<v
   const include = [...debootstrap.include, debootstrap.kernel_package];
   await options.runner.run(
     'debootstrap',
-    [`--variant=${debootstrap.variant}`, `--include=${include.join(',')}`, debootstrap.suite, rootfs, debootstrap.mirror],
+    // Named, so the archive is checked against Debian's keys even where debootstrap's default differs.
+    [`--keyring=${DEBIAN_ARCHIVE_KEYRING}`, `--variant=${debootstrap.variant}`, `--include=${include.join(',')}`, debootstrap.suite, rootfs, debootstrap.mirror],
     { env: { http_proxy: options.aptProxy, DEBIAN_FRONTEND: 'noninteractive' } },
   );
 }

@@ -3,7 +3,7 @@
 // multistep, over a state bag). The box is verified and staged beside its final place, smoke-tested
 // there, and only then renamed into boxes/<org>/<box>/<version>/ with its checksum, record and test
 // results, so a failed or untested build never touches the last good box.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
@@ -129,7 +129,9 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     packerWorkDir: path.join(env.workRoot, `${id}-${env.runId}`, 'packer'),
     durations: {},
   };
-  mkdirSync(state.logDir, { recursive: true });
+  // The build's logs (Packer's among them) are its user's alone, whatever the umask.
+  mkdirSync(state.logDir, { recursive: true, mode: 0o700 });
+  chmodSync(state.logDir, 0o700);
   const timeouts = target.loaded.definition.timeouts;
   const limit = (name: keyof typeof timeouts) => parseDuration(timeouts[name]);
   const steps: Step<BuildState>[] = [

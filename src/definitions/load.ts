@@ -173,8 +173,11 @@ function describeError(error: ErrorObject): string {
       return `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(error.data)}`;
     case 'type':
       return `must be ${error.params.type === 'integer' ? 'an integer' : `a ${error.params.type}`}, not ${describeValue(error.data)}`;
-    case 'pattern':
-      return `${JSON.stringify(error.data)} is not valid here${error.parentSchema?.description ? ` (${error.parentSchema.description})` : ''}`;
+    case 'pattern': {
+      // A secret (writeOnly) is not echoed into a terminal or a CI log.
+      const shown = error.parentSchema?.writeOnly ? 'this value' : JSON.stringify(error.data);
+      return `${shown} is not valid here${error.parentSchema?.description ? ` (${error.parentSchema.description})` : ''}`;
+    }
     default:
       return error.message ?? error.keyword;
   }

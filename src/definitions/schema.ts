@@ -13,12 +13,22 @@ function OneOf<const T extends readonly string[]>(values: T, options: { descript
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 }
 
-/** A single line of text: values end up in preseed lines, shell variables and HCL strings. */
-const Line = Type.String({ minLength: 1, pattern: '^[^\\n\\r]*$' });
+// Packer runs every string of its template through Go's text/template, so `{{`/`}}` in a value
+// would be evaluated on the build host; refused in every free-text value.
+const NO_TEMPLATE = '(?!.*(\\{\\{|\\}\\}))';
+/**
+ * A single line of text: values end up in preseed lines, shell variables and HCL strings. debconf
+ * trims surrounding spaces and joins a line ending in `\` with the next, so neither is allowed.
+ */
+const LINE_PATTERN = `^${NO_TEMPLATE}(?!\\s)[^\\n\\r]*[^\\s\\\\]$`;
+const LINE_RULE = 'one line, without {{ or }} (Packer template syntax), surrounding spaces or a trailing \\';
+const Line = Type.String({ minLength: 1, pattern: LINE_PATTERN, description: LINE_RULE });
+/** A password: a Line whose value error messages never quote. */
+const Secret = Type.String({ minLength: 1, pattern: LINE_PATTERN, description: LINE_RULE, writeOnly: true });
 const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' });
 const Duration = Type.String({ pattern: '^(\\d+(ms|s|m|h))+$', description: 'e.g. 90m, 1h30m, 45s' });
 const PackageName = Type.String({ pattern: '^[a-z0-9][a-z0-9+.:=~-]*$' });
-const Url = Type.String({ pattern: '^(https?|file)://[^\\s]+$' });
+const Url = Type.String({ pattern: `^${NO_TEMPLATE}(https?|file)://[^\\s]+$`, description: 'a URL, without {{ or }}' });
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 
 
@@ -28,10 +38,17 @@ const IsoSchema = Type.Object(
     file: Type.String({ pattern: '^[A-Za-z0-9._-]+\\.iso$', description: 'file name in the ISO cache' }),
     urls: Type.Array(Url, { minItems: 1, description: 'the release archive and its mirrors, tried in order' }),
     checksum: Type.String({
-      pattern: '^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}|sha1:[0-9a-f]{40}|md5:[0-9a-f]{32})$',
-      description: 'pinned literally: Packer 1.6.6 downloads a file: checksum URL even to validate',
+      pattern: '^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$',
+      // Packer 1.6.6 downloads a file: checksum URL even to validate, so the pin is literal.
+      description: 'sha256:<64 hex> or sha512:<128 hex>; md5 and sha1 are too weak to pin a download',
     }),
     checksum_url: Type.Optional(Url),
+    checksum_keyring: Type.Optional(
+      Type.String({
+        pattern: '^/[^\\s{}]+\\.gpg$',
+        description: 'the keyring (from a Debian keyring package) that signs checksum_url; the signature is checksum_url + ".gpg"',
+      }),
+    ),
   },
   strict,
 );
@@ -51,6 +68,7 @@ const PreseedSchema = Type.Object(
 const InstallerSchema = Type.Object(
   {
     boot_wait: Duration,
+    // The one field written for Packer's template engine: `{{ .HTTPIP }}` and `<enter>` are its words.
     boot_command: Type.Array(Type.String({ pattern: '^[^\\n\\r]*$' }), { minItems: 1 }),
     preseed: PreseedSchema,
   },
@@ -102,8 +120,8 @@ const KernelSchema = Type.Object(
 const VagrantUserSchema = Type.Object(
   {
     name: Name,
-    password: Line,
-    root_password: Line,
+    password: Secret,
+    root_password: Secret,
   },
   strict,
 );

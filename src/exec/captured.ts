@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { signalProcessGroup } from './proc.ts';
+import { childEnvironment } from './child-env.ts';
 
 export interface CapturedRun {
   exitCode: number | null;
@@ -36,7 +37,7 @@ export function runCaptured(command: string, args: readonly string[], options: C
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
-      env: options.env ?? process.env,
+      env: childEnvironment(options.env ?? process.env),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

@@ -17,6 +17,7 @@ import { withFileLock } from '../inputs/lock.ts';
 import { isAlive, readProcStat, sendSignal, sleep } from './proc.ts';
 import { RUN_ID_ENV, TASK_ID_ENV } from './run-id.ts';
 import type { Watchdog } from './watchdog.ts';
+import { childEnvironment } from './child-env.ts';
 
 export interface DaemonProcess {
   pid: number;
@@ -213,7 +214,7 @@ async function stopProcesses(processes: DaemonProcess[]): Promise<void> {
  * appended to `logFile`, not waited for by this process.
  */
 export function spawnHostDaemon(command: string, args: string[], logFile: string): DaemonProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env = childEnvironment(process.env);
   delete env[RUN_ID_ENV];
   delete env[TASK_ID_ENV];
   mkdirSync(path.dirname(logFile), { recursive: true });

@@ -46,6 +46,7 @@ import { StageLog, type OutputStream } from './stage-log.ts';
 import { formatDuration, setLongTimeout } from './timeouts.ts';
 import { findExecutable } from './tools.ts';
 import type { Watchdog } from './watchdog.ts';
+import { childEnvironment } from './child-env.ts';
 
 export const DEFAULT_GRACE_MS = 10_000;
 const DEFAULT_WATCH_INTERVAL_MS = 1000;
@@ -137,7 +138,7 @@ export interface SupervisedTaskView {
 }
 
 function buildChildEnv(extra: SuperviseOptions['env'], runId: string, taskId: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env = childEnvironment(process.env);
   delete env[RUN_ID_ENV];
   delete env[TASK_ID_ENV];
   for (const [name, value] of Object.entries(extra ?? {})) {

@@ -33,6 +33,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readProcStat, waitAtMost } from './proc.ts';
 import { RUN_ID_ENV, TASK_ID_ENV, defaultRunId } from './run-id.ts';
+import { childEnvironment } from './child-env.ts';
 
 export type WatchdogTarget =
   | { type: 'pgid'; pgid: number; leaderStartTime?: number }
@@ -203,7 +204,7 @@ export class Watchdog {
       `--parent-pid=${process.pid}`,
       ...(self ? [`--parent-start-time=${self.startTime}`] : []),
     ];
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env = childEnvironment(process.env);
     // The watchdog must never match the tags it scans for.
     delete env[RUN_ID_ENV];
     delete env[TASK_ID_ENV];

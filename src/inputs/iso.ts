@@ -6,9 +6,13 @@
 //   fetchChecksum(url, file)  what a release's SHA256SUMS says about a file
 //   checkPinnedChecksum(iso)  the pinned checksum against the published one (`checksums --refresh`)
 import type { BigIntStats } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Definition } from '../definitions/schema.ts';
+import { runCaptured } from '../exec/captured.ts';
 import {
   commitPart,
   hasVerifiedSidecar,
@@ -213,14 +217,47 @@ export interface FetchChecksumOptions {
   network?: Partial<NetworkSettings>;
 }
 
+async function fetchBytes(url: string, options: FetchChecksumOptions): Promise<Buffer> {
+  const { signal } = options;
+  return new URL(url).protocol === 'file:'
+    ? await readFile(fileURLToPath(url), { signal })
+    : await httpClient({ ...DEFAULT_NETWORK_SETTINGS, ...options.network })(url, { signal }).buffer();
+}
+
 /** The checksum (`<algorithm>:<hex>`) that the checksum file at `checksumUrl` gives for `fileName`. */
 export async function fetchChecksum(checksumUrl: string, fileName: string, options: FetchChecksumOptions = {}): Promise<string> {
-  const { signal } = options;
-  const text =
-    new URL(checksumUrl).protocol === 'file:'
-      ? await readFile(fileURLToPath(checksumUrl), { encoding: 'utf8', signal })
-      : await httpClient({ ...DEFAULT_NETWORK_SETTINGS, ...options.network })(checksumUrl, { signal }).text();
-  return parseChecksumFile(text, fileName, checksumUrl);
+  return parseChecksumFile((await fetchBytes(checksumUrl, options)).toString('utf8'), fileName, checksumUrl);
+}
+
+/**
+ * Like fetchChecksum, but only from a checksum file whose detached signature (`<checksumUrl>.gpg`,
+ * as Ubuntu publishes SHA256SUMS.gpg) gpgv verifies with `keyring`.
+ */
+export async function fetchSignedChecksum(checksumUrl: string, keyring: string, fileName: string, options: FetchChecksumOptions = {}): Promise<string> {
+  if (!existsSync(keyring)) {
+    throw new Error(`the keyring ${keyring} that signs ${checksumUrl} is not installed (setup/install.sh installs the package providing it)`);
+  }
+  const signatureUrl = `${checksumUrl}.gpg`;
+  const text = await fetchBytes(checksumUrl, options);
+  let signature: Buffer;
+  try {
+    signature = await fetchBytes(signatureUrl, options);
+  } catch (error) {
+    throw new Error(`no signature for ${checksumUrl} (${signatureUrl}: ${(error as Error).message}): an unsigned checksum file is not trusted`);
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'boxsmith-sums-'));
+  try {
+    await writeFile(path.join(dir, 'sums'), text);
+    await writeFile(path.join(dir, 'sums.gpg'), signature);
+    const gpgv = await runCaptured('gpgv', ['--keyring', keyring, path.join(dir, 'sums.gpg'), path.join(dir, 'sums')], { timeoutMs: 60_000 });
+    if (gpgv.exitCode !== 0) {
+      const said = gpgv.stderr.split('\n').filter((line) => /BAD|bad|No public key|no valid|not/.test(line))[0] ?? gpgv.stderr.trim().split('\n').at(-1);
+      throw new Error(`${signatureUrl} does not verify ${checksumUrl} with ${keyring}${said ? ` (${said.replace(/^gpgv: /, '')})` : ''}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return parseChecksumFile(text.toString('utf8'), fileName, checksumUrl);
 }
 
 export interface PinnedChecksumCheck {
@@ -234,8 +271,9 @@ export interface PinnedChecksumCheck {
 /** The pinned checksum next to the published one, for `boxsmith checksums --refresh`. Throws when it cannot fetch it. */
 export async function checkPinnedChecksum(iso: IsoSpec, options: FetchChecksumOptions = {}): Promise<PinnedChecksumCheck> {
   if (!iso.checksum_url) throw new Error(`${iso.file} has no checksum_url to check its pinned checksum against`);
+  if (!iso.checksum_keyring) throw new Error(`${iso.file} has no checksum_keyring: its checksum file's signature cannot be checked`);
   const pinned = formatChecksum(parseChecksum(iso.checksum));
-  const published = await fetchChecksum(iso.checksum_url, iso.file, options);
+  const published = await fetchSignedChecksum(iso.checksum_url, iso.checksum_keyring, iso.file, options);
   return { pinned, published, matches: published === pinned };
 }
 

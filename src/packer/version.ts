@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { toolPath } from '../exec/tools.ts';
+import { childEnvironment } from '../exec/child-env.ts';
 
 /** A Packer release, as far as it changes what boxsmith renders and runs. */
 export interface PackerVersion {
@@ -18,7 +19,7 @@ export function parsePackerVersion(text: string): PackerVersion {
 /** The installed Packer's version, or undefined when there is none. */
 export function detectPackerVersion(): PackerVersion | undefined {
   try {
-    const output = execFileSync(toolPath('packer'), ['version'], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const output = execFileSync(toolPath('packer'), ['version'], { env: childEnvironment(), encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'ignore'] });
     return parsePackerVersion(output.split('\n')[0] ?? '');
   } catch {
     return undefined;

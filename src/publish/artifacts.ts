@@ -116,6 +116,8 @@ export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
       continue;
     }
     const file = path.join(dir, boxFile);
+    // The record is what the box is verified against: nobody else may have been able to swap both.
+    for (const written of [path.join(boxesDir, org), path.join(boxesDir, org, boxName), dir, recordFile, file]) writableOnlyByOwner(written);
     const record = readRecord(recordFile, { name, version, provider });
     checkAgainstRecord(file, record);
     const smoke = smokeVerdict(dir, provider, version);
@@ -147,6 +149,16 @@ function readRecord(file: string, expected: { name: string; version: string; pro
   if (typeof record.size !== 'number' || !Number.isInteger(record.size) || record.size <= 0) problems.push('size is not a positive number of bytes');
   if (problems.length) throw new PublishError(`${displayPath(file)} does not describe this box: ${problems.join('; ')}`);
   return record as BuildRecord;
+}
+
+function writableOnlyByOwner(file: string): void {
+  const stat = statSync(file);
+  const owners = [process.getuid?.(), 0];
+  if ((stat.mode & 0o022) !== 0 || !owners.includes(stat.uid)) {
+    throw new PublishError(
+      `${displayPath(file)} could have been changed by another user (mode ${(stat.mode & 0o777).toString(8)}, owner uid ${stat.uid}): a box and its build record are trusted only when no one else can write them; rebuild it`,
+    );
+  }
 }
 
 /** The cheap checks (size, checksum file); the digest of the bytes is checked by verifyArtifact. */

@@ -12,7 +12,7 @@ import { ApiResponseError, PublishError } from './errors.ts';
 import { DEFAULT_HCP_API_URL, DEFAULT_HCP_AUTH_URL, HcpAccessToken, HcpRegistry } from './hcp.ts';
 import { publishToRegistry, type HostedRegistry } from './hosted.ts';
 import type { PublishReport } from './report.ts';
-import { Redactor, redactorFor } from './secrets.ts';
+import { displayUrl, Redactor, redactorFor } from './secrets.ts';
 import { DEFAULT_KEEP, publishToStaticTree } from './static-target.ts';
 import { formatTarget, type PublishTarget } from './target.ts';
 import { DEFAULT_VAGRANT_CLOUD_URL, VagrantCloudRegistry } from './vagrant-cloud.ts';
@@ -42,6 +42,22 @@ export interface PublishOptions {
 /** The boxes root builds write to: BOXSMITH_BOXES, else <repo>/boxes. */
 export function boxesRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes'));
+}
+
+/**
+ * A registry's base URL from the environment: https, since the token travels with every request;
+ * plain http only to this machine's loopback (a local stand-in or proxy).
+ */
+export function apiBaseUrl(variable: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new PublishError(`${variable} is not a URL: ${displayUrl(value)}`);
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) return value;
+  throw new PublishError(`${variable}=${displayUrl(value)} must be an https:// URL (the token would travel in clear); http:// is allowed to loopback only`);
 }
 
 /**
@@ -120,7 +136,7 @@ async function publish(options: PublishOptions, env: NodeJS.ProcessEnv, redactor
     bearer = async () => token ?? '';
     registry = new VagrantCloudRegistry({
       api,
-      baseUrl: env.VAGRANT_CLOUD_URL || DEFAULT_VAGRANT_CLOUD_URL,
+      baseUrl: apiBaseUrl('VAGRANT_CLOUD_URL', env.VAGRANT_CLOUD_URL || DEFAULT_VAGRANT_CLOUD_URL),
       token,
       owner: target.owner ?? definition.org,
       boxName: definition.box_name,
@@ -133,7 +149,7 @@ async function publish(options: PublishOptions, env: NodeJS.ProcessEnv, redactor
     const credentials = {
       clientId: env.HCP_CLIENT_ID || undefined,
       clientSecret: env.HCP_CLIENT_SECRET || undefined,
-      authUrl: env.HCP_AUTH_URL || DEFAULT_HCP_AUTH_URL,
+      authUrl: apiBaseUrl('HCP_AUTH_URL', env.HCP_AUTH_URL || DEFAULT_HCP_AUTH_URL),
       ...(env.HCP_TOKEN_PATH ? { tokenPath: env.HCP_TOKEN_PATH } : {}),
     };
     const token = new HcpAccessToken(() => api, credentials, redactor);
@@ -142,7 +158,7 @@ async function publish(options: PublishOptions, env: NodeJS.ProcessEnv, redactor
       api,
       token,
       credentials,
-      apiUrl: env.HCP_API_URL || DEFAULT_HCP_API_URL,
+      apiUrl: apiBaseUrl('HCP_API_URL', env.HCP_API_URL || DEFAULT_HCP_API_URL),
       registry: target.registry ?? definition.org,
       boxName: definition.box_name,
       description: definition.description,

@@ -7,13 +7,23 @@ export const REDACTED = '[redacted]';
 export class Redactor {
   private readonly secrets = new Set<string>();
 
-  /** Registers a secret (and its URL-encoded form, as it appears in query strings and form bodies). */
+  /**
+   * Registers a secret in every form a request or an echoing error body may carry it: raw,
+   * encodeURIComponent (query strings), form encoding (URLSearchParams: space as +, ~!'() escaped),
+   * JSON-escaped, and base64 (basic auth: `id:secret` at any alignment).
+   */
   add(secret: string | undefined): void {
     // Very short values would blank out ordinary words; real tokens are long.
     if (!secret || secret.length < 6) return;
-    this.secrets.add(secret);
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret) this.secrets.add(encoded);
+    for (const form of [
+      secret,
+      encodeURIComponent(secret),
+      new URLSearchParams({ s: secret }).toString().slice('s='.length),
+      JSON.stringify(secret).slice(1, -1),
+      ...base64Forms(secret),
+    ]) {
+      if (form.length >= 6) this.secrets.add(form);
+    }
   }
 
   redact(text: string): string {
@@ -24,6 +34,20 @@ export class Redactor {
     }
     return result;
   }
+}
+
+/**
+ * The base64 text that encodes `secret` inside any longer text, for each of the three byte
+ * alignments: the characters that depend on the bytes before or after it are left out.
+ */
+function base64Forms(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  return [0, 1, 2].map((offset) => {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    const start = offset === 0 ? 0 : 4;
+    const end = Math.floor((offset + bytes.length) / 3) * 4;
+    return encoded.slice(start, end);
+  });
 }
 
 /**

@@ -7,9 +7,9 @@
 //   - vagrant resumes an interrupted download with curl's `--continue-at -`, a Range request:
 //     byte ranges (with If-Range) are served as 206 Partial Content.
 // GET and HEAD only, files below the root only, no hidden files (temporary files, locks), no
-// directory listings.
+// symbolic links, no directory listings; idle and slow connections are closed, and their number capped.
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -25,7 +25,12 @@ export interface CatalogServerOptions {
   host?: string;
   /** One line per request: `GET /phusion/ubuntu-14.04-amd64 200 1234`. */
   onRequest?: (line: string) => void;
+  /** A connection with nothing sent either way for this long is closed. Default 60 s. */
+  idleTimeoutMs?: number;
 }
+
+/** Connections served at once; more wait in the kernel's queue or are refused. */
+const MAX_CONNECTIONS = 64;
 
 export interface CatalogServer {
   /** e.g. http://127.0.0.1:8099 (no trailing slash): the value for VAGRANT_SERVER_URL and base-url. */
@@ -58,8 +63,14 @@ export async function startCatalogServer(options: CatalogServerOptions): Promise
         else response.destroy();
       });
   });
-  // A client that stalls must not keep the process alive for ever once it is asked to stop.
-  server.keepAliveTimeout = 5_000;
+  // A client that stalls (idle, or sending its request slowly) is cut off: it must neither keep
+  // the process alive once asked to stop nor hold one of the few connections for ever.
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  server.keepAliveTimeout = Math.min(5_000, idleTimeoutMs);
+  server.headersTimeout = Math.min(20_000, idleTimeoutMs);
+  server.requestTimeout = Math.min(30_000, idleTimeoutMs);
+  server.setTimeout(idleTimeoutMs); // without a 'timeout' listener, Node destroys the idle socket
+  server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
@@ -135,10 +146,15 @@ async function resolveFile(root: string, url: string): Promise<{ file: string; s
   const segments = urlPath.split('/').filter(Boolean);
   if (!segments.length || segments.some((segment) => segment.startsWith('.') || segment.includes('\0') || segment.includes('\\'))) return undefined;
   try {
-    const file = await realpath(path.join(root, ...segments));
-    // Symbolic links may point anywhere; only what is really below the root is served.
+    // No symbolic link is followed, even one inside the tree: it could name a hidden file or
+    // anything outside. Each step is checked without following links.
+    let file = root;
+    for (const segment of segments) {
+      file = path.join(file, segment);
+      if ((await lstat(file)).isSymbolicLink()) return undefined;
+    }
     if (!file.startsWith(root + path.sep)) return undefined;
-    const info = await stat(file);
+    const info = await lstat(file);
     if (!info.isFile()) return undefined;
     return { file, size: info.size, mtime: info.mtime, urlPath: `/${segments.join('/')}` };
   } catch {

@@ -76,6 +76,7 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
   const environment: [string, string][] = [
     ['BOXSMITH_APT_PROXY', '${var.apt_proxy}'],
     ['BOXSMITH_VAGRANT_USER', definition.vagrant_user.name],
+    ['BOXSMITH_SUDO_PASSWORD_FILE', sudoPasswordPath(definition)],
     ['BOXSMITH_KERNEL_MINIMUM', kernel.minimum],
     ['BOXSMITH_KERNEL_PACKAGES', kernel.packages.join(' ')],
     ['BOXSMITH_KERNEL_CMDLINE', kernel.cmdline.join(' ')],
@@ -108,8 +109,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
   const { definition } = loaded;
   const { base } = definition;
   const has = (provider: Provider) => definition.providers.includes(provider);
-  const password = definition.vagrant_user.password;
-  if (password.includes("'")) throw new Error('vagrant_user.password must not contain a single quote');
+  const passwordFile = sudoPasswordPath(definition);
 
   return {
     ...definition,
@@ -136,13 +136,24 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     vmware: { ...definition.vmware, iso_tools: has('vmware') && definition.vmware.tools === 'iso' },
     // tcg works on every host; `boxsmith build` passes kvm where KVM really boots a guest.
     qemu: { ...definition.qemu, default_accelerator: definition.qemu.accelerator === 'auto' ? 'tcg' : definition.qemu.accelerator },
-    shutdown_command: `echo '${password}' | sudo -S shutdown -P now`,
-    execute_command: hclString(`echo '${password}' | {{ .Vars }} sudo -S -E bash -eux '{{ .Path }}'`),
+    sudo_password_file: passwordFile,
+    // sudo -S reads the password from a file, so it is in no command line (nor in Packer's log of
+    // them); cleanup.sh removes the file, after which NOPASSWD sudo needs none.
+    shutdown_command: `cat ${passwordFile} 2>/dev/null | sudo -S shutdown -P now`,
+    execute_command: hclString(`cat ${passwordFile} 2>/dev/null | {{ .Vars }} sudo -S -E bash -eux '{{ .Path }}'`),
     provisioners: provisioningPlan(definition).map((provisioner) => ({
       ...provisioner,
       scripts: hclList(provisioner.scripts.map((script) => `"\${path.root}/scripts/${script}"`), '    '),
     })),
   };
+}
+
+/**
+ * Where the first provisioner puts vagrant's password in the guest: the home folder (vagrant_user.name
+ * is a plain name) survives the reboot a kernel upgrade makes, which /tmp does not.
+ */
+export function sudoPasswordPath(definition: Definition): string {
+  return `/home/${definition.vagrant_user.name}/.boxsmith-sudo-password`;
 }
 
 export type TemplateContext = ReturnType<typeof templateContext>;

@@ -12,6 +12,7 @@ import type { PackerVersion } from '../packer/version.ts';
 import { templateContext, type TemplateContext } from './context.ts';
 import { alignHclAttributes, hclValue } from './hcl.ts';
 import { REPO_ROOT } from '../repo-root.ts';
+import { preseedValue } from './preseed.ts';
 
 export { REPO_ROOT };
 
@@ -42,10 +43,12 @@ export function renderBox(box: string, options: RenderOptions): { loaded: Loaded
     { path: 'Vagrantfile', content: template('Vagrantfile.box.hbs'), mode: 0o644 },
     { path: 'keys/vagrant', content: readFileSync(path.join(root, 'keys/vagrant')), mode: 0o600 },
     { path: 'keys/vagrant.pub', content: readFileSync(path.join(root, 'keys/vagrant.pub')), mode: 0o644 },
-    { path: 'definition.json', content: `${JSON.stringify(loaded.definition, null, 2)}\n`, mode: 0o644 },
+    // The passwords are in these: readable by the build's user only.
+    { path: 'keys/sudo-password', content: `${loaded.definition.vagrant_user.password}\n`, mode: 0o600 },
+    { path: 'definition.json', content: `${JSON.stringify(loaded.definition, null, 2)}\n`, mode: 0o600 },
   ];
   if (loaded.definition.base.kind === 'iso') {
-    files.push({ path: 'http/preseed.cfg', content: template('http/preseed.cfg.hbs'), mode: 0o644 });
+    files.push({ path: 'http/preseed.cfg', content: template('http/preseed.cfg.hbs'), mode: 0o600 });
   }
   const scripts = new Set(context.provisioners.flatMap((p) => [...p.scripts.matchAll(/scripts\/([\w.-]+\.sh)/g)].map((m) => m[1]!)));
   for (const script of [...scripts].sort()) {
@@ -107,6 +110,7 @@ export function writeBuildDirectory(outDir: string, files: RenderedFile[]): void
 
 const handlebars = Handlebars.create();
 handlebars.registerHelper('hcl', (value: unknown) => hclValue(value));
+handlebars.registerHelper('preseed', (value: unknown) => preseedValue(String(value)));
 handlebars.registerHelper('join', (values: unknown, separator: unknown) => {
   if (!Array.isArray(values)) throw new Error('join takes a list');
   return values.join(typeof separator === 'string' ? separator : ' ');

@@ -467,24 +467,13 @@ describe('release checksum files', () => {
     assert.throws(() => parseChecksumFile(`${hex}  ${FILE}\n${other}  ${FILE}\n`, FILE), /lists .* with different checksums/);
   });
 
-  it('fetches SHA256SUMS from the local server and compares it with the pinned checksum', async () => {
+  it('fetches SHA256SUMS from the local server; comparing a pin with it needs the keyring that signs it', async () => {
     const sums = mirror.route('/sums/SHA256SUMS', (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/plain' }).end(`${other} *ubuntu-14.04.6-desktop-amd64.iso\n${ISO_SHA256} *${FILE}\n`);
     });
     assert.equal(await fetchChecksum(sums, FILE, { network: FAST }), `sha256:${ISO_SHA256}`);
-
-    const pinned = { ...isoAt([refusedUrl]), checksum_url: sums };
-    assert.deepEqual(await checkPinnedChecksum(pinned, { network: FAST }), {
-      pinned: `sha256:${ISO_SHA256}`,
-      published: `sha256:${ISO_SHA256}`,
-      matches: true,
-    });
-    const outdated = { ...isoAt([refusedUrl], `sha256:${hex}`), checksum_url: sums };
-    assert.deepEqual(await checkPinnedChecksum(outdated, { network: FAST }), {
-      pinned: `sha256:${hex}`,
-      published: `sha256:${ISO_SHA256}`,
-      matches: false,
-    });
+    // The signed comparison (gpgv, valid, tampered and missing signatures) is in test/checksums.test.ts.
+    await assert.rejects(checkPinnedChecksum({ ...isoAt([refusedUrl]), checksum_url: sums }, { network: FAST }), /has no checksum_keyring/);
   });
 
   it('cross-checks the pinned checksum with the local server before using the cache: a difference is an error', async () => {
