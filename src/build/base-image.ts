@@ -15,7 +15,7 @@ import { syncDirectory, syncFile } from '../atomic-files.ts';
 import { runCaptured } from '../exec/captured.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
-import { withFileLock } from '../inputs/lock.ts';
+import { withFileLock } from '../files/lock.ts';
 import type { CommandRunner } from '../exec/command-runner.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);

@@ -3,7 +3,7 @@
 // waits (Ctrl-C and the run's time limit end the wait) and says for whom.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { withFileLock, type LockOwner } from '../inputs/lock.ts';
+import { withFileLock, type LockOwner } from '../files/lock.ts';
 
 export function buildLockPath(cacheDir: string, box: string, provider: string): string {
   return path.join(cacheDir, 'locks', `build-${box}-${provider}.lock`);

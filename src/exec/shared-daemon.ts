@@ -1,7 +1,7 @@
 // A host daemon shared by the boxsmith runs of one host (apt-cacher-ng on the cache folder,
 // libvirtd): started by the first run that needs it, stopped by the last. Each run holds a lease
 // while it uses the daemon; leases and the daemon's record live in one state folder:
-//   <dir>/lock                        exclusive lock (src/inputs/lock.ts) for every change below
+//   <dir>/lock                        exclusive lock (src/files/lock.ts) for every change below
 //   <dir>/daemon.json                 {"processes":[{"pid","startTime"}...],"info":{...},"since"}
 //   <dir>/leases/<pid>-<start>-<n>.json  {"pid","startTime","runId","since"}: one per holder
 // A lease whose process is gone (pid plus start time, so a recycled pid does not count) is dead
@@ -13,7 +13,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-files.ts';
-import { withFileLock } from '../inputs/lock.ts';
+import { withFileLock } from '../files/lock.ts';
 import { isAlive, readProcStat, sendSignal, sleep } from './proc.ts';
 import { RUN_ID_ENV, TASK_ID_ENV } from './run-id.ts';
 import type { Watchdog } from './watchdog.ts';

@@ -27,7 +27,7 @@ import { formatChecksum, hashFile, parseChecksum, parseChecksumFile, type Checks
 import { downloadToPart, type DownloadProgress, type DownloadedPart } from './download.ts';
 import { IsoChecksumMismatchError, IsoUnavailableError, PinnedChecksumMismatchError, type MirrorFailure } from './errors.ts';
 import { DEFAULT_NETWORK_SETTINGS, describeFailure, httpClient, isMirrorFailure, type NetworkSettings } from './http.ts';
-import { withFileLock } from './lock.ts';
+import { withFileLock } from '../files/lock.ts';
 
 export { cacheRoot } from './cache.ts';
 export { ChecksumFileError, parseChecksum, parseChecksumFile, type Checksum, type ChecksumAlgorithm } from './checksum.ts';

@@ -13,7 +13,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { claimFolder } from '../files/owned-folder.ts';
-import { withFileLock } from '../inputs/lock.ts';
+import { withFileLock } from '../files/lock.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
 import { applyRetention, formatCatalog, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from './catalog.ts';
