@@ -5,55 +5,18 @@
 // debian-12 is in test/e2e/.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { progressBar } from '../src/build/pipeline.ts';
 import { FOLDER_MARKER } from '../src/files/owned-folder.ts';
 import { displayLine } from '../src/build/run.ts';
+import { buildSandbox, STANDIN_PACKER } from './build-sandbox.ts';
 import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
 
-const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
-
-/** A definitions folder with boxes whose ISO is a small local file, and the folders a build writes. */
-function sandbox() {
-  const root = tempDir();
-  const definitions = path.join(root, 'definitions');
-  cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
-  const iso = path.join(root, 'standin.iso');
-  writeFileSync(iso, 'not really an installer\n');
-  const sha256 = createHash('sha256').update(readFileSync(iso)).digest('hex');
-  for (const name of ['standin', 'standin-b']) {
-    writeFileSync(
-      path.join(definitions, `${name}.yaml`),
-      [
-        'extends: ubuntu-14.04',
-        `box_name: ${name}-amd64`,
-        'providers: [qemu]',
-        'base:',
-        '  iso:',
-        '    file: standin.iso',
-        `    urls: ["file://${iso}"]`,
-        `    checksum: sha256:${sha256}`,
-        '',
-      ].join('\n'),
-    );
-  }
-  const env = {
-    BOXSMITH_DEFINITIONS: definitions,
-    BOXSMITH_PACKER: STANDIN_PACKER,
-    BOXSMITH_BOXES: path.join(root, 'boxes'),
-    BOXSMITH_WORK: path.join(root, 'work'),
-    BOXSMITH_LOGS: path.join(root, 'logs'),
-    BOXSMITH_CACHE: path.join(root, 'cache'),
-    BOXSMITH_ACCEL: 'tcg',
-    CI: 'true',
-  };
-  const boxDir = (name: string, version: string) => path.join(root, 'boxes', 'phusion', `${name}-amd64`, version);
-  return { root, env, boxDir };
-}
+/** A definitions folder with two stand-in boxes and the folders a build writes. */
+const sandbox = () => buildSandbox('boxsmith-test-', ['standin', 'standin-b']);
 
 /** The builds' folders in the sandbox's work folder (its ownership marker aside). */
 function workFolders(root: string): string[] {

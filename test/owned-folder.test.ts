@@ -6,17 +6,17 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { claimFolder, FOLDER_MARKER, FolderOwnershipError, newMarker, replaceableFolder, type FolderKind } from '../src/files/owned-folder.ts';
 import { publishBox } from '../src/publish/publish.ts';
 import { BOX, writeBuild } from './publish/helpers.ts';
 import { claimOutputFolders } from '../src/run-settings.ts';
+import { buildSandbox } from './build-sandbox.ts';
 import { CLI, REPO_ROOT, tempDir } from './helpers.ts';
 
 const TSX = import.meta.resolve('tsx');
-const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
 
 /** Every entry below a folder: relative path -> sha256 of a file's bytes, or its kind. */
 function fingerprint(dir: string): Map<string, string> {
@@ -217,31 +217,7 @@ describe('render --out as users run it', { concurrency: 2 }, () => {
   });
 });
 
-/** Definitions with a box whose ISO is a small local file, built by the stand-in packer: a build that got past the check would finish quickly (and fail the test). */
-function buildSandbox() {
-  const root = tempDir();
-  const definitions = path.join(root, 'definitions');
-  cpSync(path.join(REPO_ROOT, 'definitions'), definitions, { recursive: true });
-  const iso = path.join(root, 'standin.iso');
-  writeFileSync(iso, 'not really an installer\n');
-  const sha256 = createHash('sha256').update(readFileSync(iso)).digest('hex');
-  writeFileSync(
-    path.join(definitions, 'standin.yaml'),
-    ['extends: ubuntu-14.04', 'box_name: standin-amd64', 'providers: [qemu]', 'base:', '  iso:', '    file: standin.iso', `    urls: ["file://${iso}"]`, `    checksum: sha256:${sha256}`, ''].join('\n'),
-  );
-  const env = {
-    BOXSMITH_DEFINITIONS: definitions,
-    BOXSMITH_PACKER: STANDIN_PACKER,
-    BOXSMITH_BOXES: path.join(root, 'boxes'),
-    BOXSMITH_WORK: path.join(root, 'work'),
-    BOXSMITH_LOGS: path.join(root, 'logs'),
-    BOXSMITH_CACHE: path.join(root, 'cache'),
-    BOXSMITH_REPORTS: path.join(root, 'reports'),
-    BOXSMITH_ACCEL: 'tcg',
-  };
-  return { root, env };
-}
-
+/** A build that got past the check would finish quickly with the stand-in packer (and fail the test). */
 describe('output folders of build, test, nightly and publish, checked at start-up', { concurrency: 2 }, () => {
   for (const variable of ['BOXSMITH_BOXES', 'BOXSMITH_LOGS', 'BOXSMITH_CACHE'] as const) {
     it(`build with ${variable} at a stranger's folder: refused before anything is built or created`, async () => {

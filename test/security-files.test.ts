@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildSandbox } from './faults/build-sandbox.ts';
+import { buildSandbox } from './build-sandbox.ts';
 import { CLI, REPO_ROOT } from './helpers.ts';
 import { HCP_CLIENT_ID, HCP_CLIENT_SECRET, RegistryStandIn } from './publish/registry-stand-in.ts';
 

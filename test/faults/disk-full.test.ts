@@ -8,7 +8,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildSandbox, STANDIN_PACKER } from './build-sandbox.ts';
+import { buildSandbox, STANDIN_PACKER } from '../build-sandbox.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
 
 const isRoot = process.getuid?.() === 0;

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { ensureIso, IsoChecksumMismatchError, isoCachePath, type IsoProgress, type IsoSpec, type NetworkSettings } from '../../src/inputs/iso.ts';
 import { tempDir } from '../helpers.ts';
 import { claimFolder } from '../../src/files/owned-folder.ts';
-import { buildSandbox } from './build-sandbox.ts';
+import { buildSandbox } from '../build-sandbox.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
 
 const FILE = 'ubuntu-14.04.6-server-amd64.iso';

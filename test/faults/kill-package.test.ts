@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { FOLDER_MARKER } from '../../src/files/owned-folder.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
-import { buildSandbox } from './build-sandbox.ts';
+import { buildSandbox } from '../build-sandbox.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean } from './leftovers.ts';
 
 /** The work folder's entries but its ownership marker. */
