@@ -20,6 +20,7 @@ import { listPids, readProcStat, describeCommand } from '../../src/exec/proc.ts'
 import { findExecutable } from '../../src/exec/tools.ts';
 import { cacheRoot } from '../../src/inputs/cache.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type HostSnapshot } from '../faults/leftovers.ts';
+import { listeningSockets, onLoopback, processesOfRuns } from './sockets.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
 
 const SBIN = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -185,6 +186,11 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
   it('npm run build:box debian-12 then builds, smoke-tests and puts the box in place, with no manual clean-up; a second build of it meanwhile waits its turn; its package cache killed mid-build comes back', async () => {
     const before = snapshotHost({ folders });
     const build = new Running(['build', 'debian-12', '--version', VERSION]);
+    // Every socket the build's processes listen on, sampled while it runs.
+    const sockets = new Set<string>();
+    const sampler = setInterval(() => {
+      for (const socket of listeningSockets(processesOfRuns(runIdsIn(logsDir)))) sockets.add(socket);
+    }, 2000);
     // While it runs, the same box and provider again: it must wait for the first, not collide.
     await build.until('the build stage', () => /\bbuild\b.*(packer|Packer)|qemu\.box:/.test(build.output) || processesMatching(/packer build/).length > 0);
     const second = new Running(['build', 'debian-12', '--version', '1.0.1']);
@@ -202,7 +208,11 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     process.kill(cachePid, 'SIGKILL');
     await build.until('the package cache started again', () => new RegExp(`package cache \\(apt-cacher-ng pid ${cachePid}\\) died; \\d+ serves port`).test(build.output));
     const status = await build.exited;
+    clearInterval(sampler);
     process.stdout.write(`build:box debian-12 took ${build.seconds} s\n${build.output}\n`);
+    process.stdout.write(`sockets the build listened on:\n  ${[...sockets].sort().join('\n  ')}\n`);
+    assert.ok([...sockets].some((socket) => /qemu-system/.test(socket)), `the sampler saw the build VM's sockets: ${[...sockets].join(', ')}`);
+    assert.deepEqual([...sockets].filter((socket) => !onLoopback(socket)), [], 'every socket of the build on loopback');
     assert.equal(status, 0, build.output);
     const record = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.json'), 'utf8'));
     const smoke = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.smoke.json'), 'utf8'));
