@@ -17,7 +17,9 @@ packages=(
 )
 # Signs Ubuntu's SHA256SUMS, which `checksums` verifies before trusting; Debian 12 does not carry it
 # (`checksums` then says the keyring is missing and changes nothing).
-if apt-cache show ubuntu-keyring > /dev/null 2>&1; then packages+=(ubuntu-keyring); fi
+# (`apt-cache show` also answers for a name other packages only mention: ask for an install candidate.)
+candidate=$(apt-cache policy ubuntu-keyring 2>/dev/null | sed -n 's/^ *Candidate: //p')
+if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then packages+=(ubuntu-keyring); fi
 
 missing=()
 for package in "${packages[@]}"; do
