@@ -185,11 +185,27 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
 
   it('npm run build:box debian-12 then builds, smoke-tests and puts the box in place, with no manual clean-up; a second build of it meanwhile waits its turn; its package cache killed mid-build comes back', async () => {
     const before = snapshotHost({ folders });
-    const build = new Running(['build', 'debian-12', '--version', VERSION]);
-    // Every socket the build's processes listen on, sampled while it runs.
+    // Registry secrets in its environment, as a nightly job has them: no child may inherit them, no file may hold them.
+    const secrets = { VAGRANT_CLOUD_TOKEN: 'e2e-token-9f3c1d7a', HCP_CLIENT_ID: 'e2e-client-4b8e', HCP_CLIENT_SECRET: "e2e secret~!'()-77aa" };
+    const build = new Running(['build', 'debian-12', '--version', VERSION], secrets);
+    // Every socket the build's processes listen on, and every secret found in their environments, sampled while it runs.
     const sockets = new Set<string>();
+    const inherited = new Set<string>();
+    let sampledProcesses = 0;
     const sampler = setInterval(() => {
-      for (const socket of listeningSockets(processesOfRuns(runIdsIn(logsDir)))) sockets.add(socket);
+      const pids = processesOfRuns(runIdsIn(logsDir));
+      for (const socket of listeningSockets(pids)) sockets.add(socket);
+      for (const pid of pids) {
+        if (pid === build.child.pid) continue;
+        sampledProcesses++;
+        let environ = '';
+        try {
+          environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+        } catch {
+          continue; // gone meanwhile
+        }
+        for (const [name, value] of Object.entries(secrets)) if (environ.includes(value)) inherited.add(`${name} in pid ${pid} (${describeCommand(pid, readProcStat(pid)?.comm ?? '')})`);
+      }
     }, 2000);
     // While it runs, the same box and provider again: it must wait for the first, not collide.
     await build.until('the build stage', () => /\bbuild\b.*(packer|Packer)|qemu\.box:/.test(build.output) || processesMatching(/packer build/).length > 0);
@@ -213,6 +229,14 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     process.stdout.write(`sockets the build listened on:\n  ${[...sockets].sort().join('\n  ')}\n`);
     assert.ok([...sockets].some((socket) => /qemu-system/.test(socket)), `the sampler saw the build VM's sockets: ${[...sockets].join(', ')}`);
     assert.deepEqual([...sockets].filter((socket) => !onLoopback(socket)), [], 'every socket of the build on loopback');
+    assert.ok(sampledProcesses > 0);
+    assert.deepEqual([...inherited], [], 'no child of the build inherits a registry secret');
+    const patterns = Object.values(secrets).flatMap((value) => ['-e', value]);
+    const holding = run('grep', ['-r', '-a', '-l', '-F', ...patterns, logsDir, path.join(root, 'boxes')]).stdout.split('\n').filter(Boolean);
+    assert.deepEqual(holding, [], 'no file the build wrote (logs, records, checksums, results) holds a secret');
+    // Inside the box, the guest's disk as users get it (compressed, the box hides nothing from grep above).
+    const inGuest = run('sh', ['-c', 'tar -xzOf "$1" box.img | grep -a -c -F -e "$2" -e "$3" -e "$4"; true', 'sh', path.join(boxDir, 'libvirt.box'), ...Object.values(secrets)], { timeout: 10 * 60_000 });
+    assert.equal(inGuest.stdout.trim(), '0', 'the guest disk holds no secret');
     assert.equal(status, 0, build.output);
     const record = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.json'), 'utf8'));
     const smoke = JSON.parse(readFileSync(path.join(boxDir, 'libvirt.smoke.json'), 'utf8'));
