@@ -3,17 +3,15 @@
 // same local server in the same run. Prints the ratio; below 1 means boxsmith is faster.
 //
 //   node --import tsx bench/iso-download.ts [size-MiB] [rounds]
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { $ } from 'zx';
 import { ensureIso } from '../src/inputs/iso.ts';
 
-// The server lives in this process: the peer must run without blocking its event loop.
-const run = promisify(execFile);
+// The peer's commands through zx, asynchronously: the server lives in this process and must go on serving.
 const sizeMiB = Number(process.argv[2] ?? 256);
 const rounds = Number(process.argv[3] ?? 3);
 const work = mkdtempSync(path.join(tmpdir(), 'boxsmith-bench-'));
@@ -49,8 +47,8 @@ try {
 
     const target = path.join(work, `peer-${round}.iso`);
     started = performance.now();
-    await run('curl', ['-sSf', '-o', target, url]);
-    const sum = (await run('sha256sum', [target], { encoding: 'utf8' })).stdout.split(' ')[0];
+    await $`curl -sSf -o ${target} ${url}`;
+    const sum = (await $`sha256sum ${target}`).stdout.split(' ')[0];
     timings.peer.push(performance.now() - started);
     if (sum !== sha256) throw new Error('the peer downloaded something else');
     rmSync(cacheDir, { recursive: true, force: true });

@@ -11,8 +11,8 @@ import { runCaptured } from '../exec/captured.ts';
 import { parseDuration } from '../exec/timeouts.ts';
 import { runSteps, type Step, type StepContext, type StepsReport } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
-import { isQemuProcess, VmProcessWatch } from '../exec/vm-watch.ts';
-import type { Watchdog } from '../exec/watchdog.ts';
+import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
+import type { Watchdog, WatchdogTarget } from '../exec/watchdog.ts';
 import { ensureIso, type EnsuredIso } from '../inputs/iso.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { boxProvider, sourceRef } from '../render/context.ts';
@@ -252,10 +252,16 @@ async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
   mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });
   rmSync(state.packerWorkDir, { recursive: true, force: true });
 
+  // The build VM, known to the watchdog before Packer makes it: should boxsmith be killed outright,
+  // the watchdog powers it off and deletes it with the hypervisor's own tool (QEMU: by its pid).
+  const builtVm = buildVmTarget(state);
+  if (builtVm) env.watchdog?.register(builtVm);
   const vm = new VmProcessWatch({
-    label: 'QEMU',
-    match: isQemuProcess,
-    onFound: (process) => env.watchdog?.register({ type: 'vm', kind: 'qemu', pid: process.pid, startTime: process.startTime }),
+    label: target.provider === 'qemu' ? 'QEMU' : 'VirtualBox',
+    match: target.provider === 'qemu' ? isQemuProcess : isVirtualBoxVmProcess,
+    onFound: (process) => {
+      if (target.provider === 'qemu') env.watchdog?.register({ type: 'vm', kind: 'qemu', pid: process.pid, startTime: process.startTime });
+    },
   });
   await commands.run(
     packer,
@@ -269,14 +275,24 @@ async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
     ],
     {
       env: packerEnv,
-      ...(target.provider === 'qemu' ? { watch: vm.check } : {}),
+      ...(target.provider !== 'vmware' ? { watch: vm.check } : {}),
       // From here on QEMU is meant to exit: Packer shuts the VM down, then converts its disk.
       onLine: (line) => {
         if (/Gracefully halting virtual machine|Stopping virtual machine/.test(line)) vm.disarm();
       },
     },
   ).finally(() => vm.disarm());
+  // Packer removed its VM (the box is made from what it exported): nothing left to tear down.
+  if (builtVm) env.watchdog?.unregister(builtVm);
   state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
+}
+
+/** The VirtualBox VM (by name) or VMware VM (by .vmx) Packer makes for this build, as the template names them. */
+function buildVmTarget(state: BuildState): WatchdogTarget | undefined {
+  const name = state.target.loaded.definition.box_name;
+  if (state.target.provider === 'virtualbox') return { type: 'vm', kind: 'virtualbox', name };
+  if (state.target.provider === 'vmware') return { type: 'vm', kind: 'vmware', vmx: path.join(state.packerWorkDir, 'vmware', `${name}.vmx`) };
+  return undefined;
 }
 
 /** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
