@@ -12,6 +12,7 @@ packages=(
   debootstrap fdisk e2fsprogs syslinux extlinux syslinux-common  # the Debian base image, made on the host
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools
+  libxml2-utils                            # xmllint: the smoke test's JUnit XML is checked with it
   gdb psmisc procps                        # diagnostics of hung processes
   debian-archive-keyring                   # debootstrap checks the Debian archive with it (--keyring)
 )

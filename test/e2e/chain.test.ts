@@ -20,7 +20,7 @@ import { listPids, readProcStat, describeCommand } from '../../src/exec/proc.ts'
 import { findExecutable } from '../../src/exec/tools.ts';
 import { cacheRoot } from '../../src/inputs/cache.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type HostSnapshot } from '../faults/leftovers.ts';
-import { listeningSockets, onLoopback, processesOfRuns } from './sockets.ts';
+import { listeningSockets, onLoopback, processesOfRuns } from '../sockets.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
 
 const SBIN = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };

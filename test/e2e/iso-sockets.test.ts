@@ -13,7 +13,7 @@ import { findExecutable } from '../../src/exec/tools.ts';
 import { buildSandbox } from '../build-sandbox.ts';
 import { runIdsIn, snapshotHost, waitUntilClean } from '../faults/leftovers.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
-import { listeningSockets, onLoopback, processesOfRuns } from './sockets.ts';
+import { listeningSockets, onLoopback, processesOfRuns } from '../sockets.ts';
 
 const missing = ['packer', 'qemu-system-x86_64'].filter((tool) => !findExecutable(tool));
 if (missing.length) process.stderr.write(`\n!! STAND-IN ISO BUILD SKIPPED: this host lacks ${missing.join(', ')}; Packer's HTTP server was NOT checked\n`);

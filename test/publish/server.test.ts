@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { listeningSockets, onLoopback } from '../sockets.ts';
 import { contentTypeFor, parseRange, startCatalogServer, type CatalogServer } from '../../src/publish/server.ts';
 
 const BOX_BYTES = randomBytes(100_000);
@@ -40,8 +41,12 @@ function get(urlPath: string, init: RequestInit = {}): Promise<Response> {
 }
 
 describe('catalog server', () => {
-  it('listens on 127.0.0.1 only', () => {
-    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  it('listens on 127.0.0.1 only: the socket as ss lists it, not the URL it says', () => {
+    const port = new URL(server.url).port;
+    const mine = listeningSockets(new Set([process.pid])).filter((socket) => socket.split(' ')[1]!.endsWith(`:${port}`));
+    assert.equal(mine.length, 1, `this process's sockets on port ${port}: ${mine.join(', ')}`);
+    assert.ok(onLoopback(mine[0]!), mine[0]);
+    assert.match(mine[0]!, new RegExp(`^tcp 127\\.0\\.0\\.1:${port} `));
   });
 
   it('answers HEAD and GET for /<org>/<box> as application/json (else vagrant unpacks it as a box)', async () => {

@@ -1,8 +1,8 @@
 // The sockets a run listens on, as `ss` lists them: every server a build starts must listen on
 // loopback, or on the host-only address a hypervisor's own network needs.
 import { spawnSync } from 'node:child_process';
-import { hasEnvEntry, listPids } from '../../src/exec/proc.ts';
-import { runTag } from '../../src/exec/run-id.ts';
+import { hasEnvEntry, listPids } from '../src/exec/proc.ts';
+import { runTag } from '../src/exec/run-id.ts';
 
 /** The live processes carrying one of the runs' tags (Packer, the QEMU it starts, vagrant, ...). */
 export function processesOfRuns(runIds: string[]): Set<number> {
