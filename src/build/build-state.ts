@@ -1,0 +1,121 @@
+// The state bag of one build's steps (Packer's multistep): what the build is of, where it writes,
+// and what each step leaves for the next; and the runner its steps start programs with.
+import path from 'node:path';
+import type { LoadedDefinition } from '../definitions/load.ts';
+import type { Provider } from '../definitions/schema.ts';
+import { type StepContext, type StepsReport } from '../exec/steps.ts';
+import type { Watchdog } from '../exec/watchdog.ts';
+import { type EnsuredIso } from '../inputs/iso.ts';
+import type { PackerVersion } from '../packer/version.ts';
+import type { AcceleratorChoice } from './accelerator.ts';
+import type { AptCache } from './apt-cache.ts';
+import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
+import { type BaseImage } from './base-image.ts';
+import { CommandRunner } from '../exec/command-runner.ts';
+
+export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
+export type BuildStepName = (typeof BUILD_STEPS)[number];
+
+export interface BuildTarget {
+  loaded: LoadedDefinition;
+  provider: Provider;
+}
+
+export interface BuildEnvironment {
+  runId: string;
+  version: string;
+  packer: PackerVersion;
+  /** boxes/: where finished boxes go. */
+  boxesDir: string;
+  /** Scratch space for rendered templates and Packer's VMs. */
+  workRoot: string;
+  /** logs/<run id>/ */
+  logRoot: string;
+  cacheDir: string;
+  signal: AbortSignal;
+  watchdog?: Watchdog;
+  aptCache?: AptCache;
+  accelerator?: AcceleratorChoice;
+  timeoutOverrides: Record<string, number>;
+  keepWork: boolean;
+  /** Smoke-test each box before it is put in place (`--no-test` turns it off). */
+  smokeTest: boolean;
+  dockerImage?: string;
+  /** Between SIGTERM and SIGKILL when a stage is stopped (default 10 s). */
+  graceMs?: number;
+  /** Progress: the step a build is in, and lines worth showing. */
+  onStep?: (step: BuildStepName, target: BuildTarget) => void;
+  onLine?: (line: string, target: BuildTarget) => void;
+}
+
+export interface BuildRecord {
+  box: string;
+  name: string;
+  version: string;
+  provider: string;
+  file: string;
+  size: number;
+  sha256: string;
+  git_revision: string;
+  packer_version: string;
+  hypervisor_version: string;
+  accelerator?: string;
+  base: { kind: string; iso?: string; base_image_sha256?: string; base_image_cached?: boolean };
+  run_id: string;
+  built_at: string;
+  durations_s: Record<string, number>;
+  smoke_test: { passed: boolean; checks: number } | 'skipped';
+}
+
+export interface BuildResult {
+  target: BuildTarget;
+  ok: boolean;
+  record?: BuildRecord;
+  boxFile?: string;
+  error?: unknown;
+  report?: StepsReport;
+  logDir: string;
+}
+
+export interface BuildState {
+  target: BuildTarget;
+  env: BuildEnvironment;
+  logDir: string;
+  workDir: string;
+  templateDir: string;
+  packerWorkDir: string;
+  iso?: EnsuredIso;
+  baseImage?: BaseImage;
+  artifact?: string;
+  /** Where the box and its files wait to be put in place, beside their final folder. */
+  stagingDir?: string;
+  /** The topmost folder the package step made for the staging folder (undefined: none). */
+  createdBoxFolder?: string;
+  stagedBox?: string;
+  boxFile?: string;
+  sha256?: string;
+  smoke?: SmokeResult;
+  record?: BuildRecord;
+  durations: Record<string, number>;
+}
+
+export function boxDirectory(boxesDir: string, target: BuildTarget, version: string): string {
+  const { org, box_name } = target.loaded.definition;
+  return path.join(boxesDir, org, box_name, version);
+}
+
+
+export function stepRunner(state: BuildState, stage: string, ctx: StepContext): CommandRunner {
+  const { env, target } = state;
+  return new CommandRunner({
+    stage,
+    logDir: state.logDir,
+    signal: ctx.signal,
+    deadline: ctx.deadline,
+    ...(env.watchdog ? { watchdog: env.watchdog } : {}),
+    ...(env.graceMs !== undefined ? { graceMs: env.graceMs } : {}),
+    onLine: (line) => env.onLine?.(line, target),
+    // The VM's serial console (the template sends it there): its tail goes into timeout diagnostics.
+    consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
+  });
+}

@@ -1,0 +1,50 @@
+// Step inputs: what Packer starts from: the ISO through the cache, or the debootstrap base image.
+import path from 'node:path';
+import type { StepContext } from '../exec/steps.ts';
+import { ensureIso } from '../inputs/iso.ts';
+import { REPO_ROOT } from '../render/render.ts';
+import { ensureBaseImage } from './base-image.ts';
+import { StageLog } from '../exec/stage-log.ts';
+import { stepRunner, type BuildState } from './build-state.ts';
+
+export async function inputsStep(state: BuildState, ctx: StepContext): Promise<void> {
+  const { definition, box } = state.target.loaded;
+  // Shown throttled while the step runs, so also kept in the step's log.
+  const warn = (message: string) => {
+    const log = new StageLog(path.join(state.logDir, 'inputs.log'));
+    log.note(message);
+    log.close();
+    state.env.onLine?.(message, state.target);
+  };
+  if (definition.base.kind === 'iso') {
+    state.iso = await ensureIso(definition.base.iso!, {
+      cacheDir: state.env.cacheDir,
+      signal: ctx.signal,
+      onWarning: warn,
+      onProgress: (progress) => state.env.onLine?.(`${definition.base.iso!.file} ${progressBar(progress.received, progress.total)}`, state.target),
+    });
+  } else {
+    state.baseImage = await ensureBaseImage({
+      box,
+      definition,
+      cacheDir: state.env.cacheDir,
+      root: REPO_ROOT,
+      aptProxy: state.env.aptCache?.hostUrl,
+      runner: stepRunner(state, 'inputs', ctx),
+      onWarning: warn,
+      signal: ctx.signal,
+      onWait: warn,
+    });
+    state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
+  }
+}
+
+
+/** `[########------------]  40%  265 of 662 MiB`, or just the MiB when the size is unknown. */
+export function progressBar(received: number, total: number | undefined, width = 20): string {
+  const mib = (bytes: number) => (bytes / 1048576).toFixed(0);
+  if (!total) return `${mib(received)} MiB`;
+  const fraction = Math.min(1, received / total);
+  const filled = Math.round(fraction * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${mib(received)} of ${mib(total)} MiB`;
+}
