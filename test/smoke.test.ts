@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDefinition } from '../src/definitions/load.ts';
 import { CONTAINER_GREETING, smokeChecks, type SmokeCheck } from '../src/smoke/checks.ts';
-import { compareVersions } from '../src/build/test-box.ts';
+import { compareVersions } from '../src/store/box-store.ts';
 import { junitXml, resultTable } from '../src/smoke/report.ts';
 import type { SmokeResult } from '../src/smoke/smoke.ts';
 import { guestFrozen, smokeVagrantfile } from '../src/smoke/smoke.ts';

@@ -1,6 +1,7 @@
 // The state bag of one build's steps (Packer's multistep): what the build is of, where it writes,
 // and what each step leaves for the next; and the runner its steps start programs with.
 import path from 'node:path';
+import { versionDirectory } from '../store/box-store.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { type StepContext, type StepsReport } from '../exec/steps.ts';
@@ -101,7 +102,7 @@ export interface BuildState {
 
 export function boxDirectory(boxesDir: string, target: BuildTarget, version: string): string {
   const { org, box_name } = target.loaded.definition;
-  return path.join(boxesDir, org, box_name, version);
+  return versionDirectory(boxesDir, org, box_name, version);
 }
 
 

@@ -1,5 +1,5 @@
 // `boxsmith test <box>`: smoke-test boxes already built (npm run test:box).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chooseAccelerator } from './accelerator.ts';
 import { boxDirectory } from './pipeline.ts';
@@ -8,32 +8,11 @@ import { displayLine, hypervisorInstalled } from './run.ts';
 import { loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { claimOutputFolders } from '../run-settings.ts';
+import { builtVersions } from '../store/box-store.ts';
 import { cacheRoot } from '../inputs/iso.ts';
 import { boxProvider } from '../render/context.ts';
 import { resultTable } from '../smoke/report.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
-
-/** Compares Vagrant box versions (dotted numbers) the way Vagrant orders them. */
-export function compareVersions(a: string, b: string): number {
-  const left = a.split('.').map(Number);
-  const right = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    const difference = (left[i] ?? 0) - (right[i] ?? 0);
-    if (difference) return difference;
-  }
-  return 0;
-}
-
-/** The versions of a box that have a built .box for the provider, newest first. */
-export function builtVersions(boxesDir: string, org: string, name: string, provider: Provider): string[] {
-  const dir = path.join(boxesDir, org, name);
-  if (!existsSync(dir)) return [];
-  const file = `${boxProvider(provider)}.box`;
-  return readdirSync(dir)
-    .filter((version) => /^\d+(\.\d+)*$/.test(version) && existsSync(path.join(dir, version, file)))
-    .sort(compareVersions)
-    .reverse();
-}
 
 export interface TestBoxRequest {
   box: string;
@@ -55,7 +34,7 @@ export async function testBuiltBox(request: TestBoxRequest): Promise<number> {
   const providers = requested.length ? requested : loaded.definition.providers;
   const targets: { provider: Provider; version: string; boxFile: string }[] = [];
   for (const provider of providers) {
-    const versions = request.version ? [request.version] : builtVersions(boxesDir, org, box_name, provider);
+    const versions = request.version ? [request.version] : builtVersions(boxesDir, org, box_name, boxProvider(provider));
     const version = versions[0];
     const boxFile = version && path.join(boxDirectory(boxesDir, { loaded, provider }, version), `${boxProvider(provider)}.box`);
     if (!version || !boxFile || !existsSync(boxFile)) {

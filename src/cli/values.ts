@@ -2,7 +2,7 @@
 // saying what was expected; src/cli/spec.ts adds the command and option to it.
 import { PROVIDERS, STAGES, type Provider } from '../definitions/names.ts';
 import { parseTimeoutOverrides } from '../exec/timeouts.ts';
-import { isBoxVersion } from '../publish/catalog.ts';
+import { isBoxVersion, isNewBoxVersion } from '../store/box-store.ts';
 import { parseTarget, type PublishTarget } from '../publish/target.ts';
 
 export function wholeNumber(text: string): number {
@@ -27,7 +27,7 @@ export function stageTimeouts(text: string): Record<string, number> {
 
 /** A version a build writes: dotted numbers, 1 to 3 of them. */
 export function newBoxVersion(text: string): string {
-  if (!/^\d+(\.\d+){0,2}$/.test(text)) throw new Error(`version "${text}" is not a Vagrant box version (numbers: 1.2.3)`);
+  if (!isNewBoxVersion(text)) throw new Error(`version "${text}" is not a Vagrant box version (numbers: 1.2.3)`);
   return text;
 }
 

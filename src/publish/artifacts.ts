@@ -1,13 +1,13 @@
 // What builds left in boxes/<org>/<box_name>/<version>/ and whether it may be published: each
 // `<provider>.box` with its checksum file, its build record and the smoke test's verdict. A box
 // is published only when all three agree with the file and the smoke test passed.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { BuildRecord } from '../build/pipeline.ts';
 import { displayPath } from '../definitions/errors.ts';
 import { PACKER_SOURCES } from '../render/context.ts';
 import { hashFile, parseChecksumFile } from '../inputs/checksum.ts';
-import { compareVersions, isBoxVersion } from './catalog.ts';
+import { builtProviders, builtVersions } from '../store/box-store.ts';
 import { PublishError } from './errors.ts';
 
 /** One provider's box of one version, checked against its record and ready to publish. */
@@ -76,19 +76,6 @@ export function vagrantArchitecture(arch: string): string {
   return name;
 }
 
-const BOX_FILE = /^([a-z0-9][a-z0-9_-]*)\.box$/;
-
-/** The versions of a box that have at least one .box file, newest first. */
-export function listBuiltVersions(boxesDir: string, org: string, boxName: string): string[] {
-  const root = path.join(boxesDir, org, boxName);
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && isBoxVersion(entry.name))
-    .filter((entry) => readdirSync(path.join(root, entry.name)).some((name) => BOX_FILE.test(name)))
-    .map((entry) => entry.name)
-    .sort((a, b) => compareVersions(b, a));
-}
-
 /**
  * Finds the boxes of one version and sorts them into publishable and skipped. Throws PublishError
  * when there is no such version, or when a box disagrees with its record or checksum file (a box
@@ -97,7 +84,7 @@ export function listBuiltVersions(boxesDir: string, org: string, boxName: string
 export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
   const { boxesDir, org, boxName } = options;
   const name = `${org}/${boxName}`;
-  const versions = listBuiltVersions(boxesDir, org, boxName);
+  const versions = builtVersions(boxesDir, org, boxName);
   const version = options.version ?? versions[0];
   const known = versions.length ? `built versions: ${versions.join(', ')}` : 'no version of it has been built';
   if (!version) throw new PublishError(`nothing to publish: ${displayPath(path.join(boxesDir, org, boxName))} holds no built box of ${name} (build it first with \`npm run build:box\`)`);
@@ -106,9 +93,8 @@ export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
 
   const architecture = vagrantArchitecture(options.arch);
   const built: BuiltVersion = { name, org, boxName, version, dir, artifacts: [], skipped: [], warnings: [] };
-  const boxFiles = readdirSync(dir).filter((file) => BOX_FILE.test(file)).sort();
-  for (const boxFile of boxFiles) {
-    const provider = BOX_FILE.exec(boxFile)![1]!;
+  for (const provider of builtProviders(dir)) {
+    const boxFile = `${provider}.box`;
     const recordFile = path.join(dir, `${provider}.json`);
     if (!existsSync(recordFile)) {
       // The build writes the record last: a box without one is from a build that did not finish.

@@ -2,6 +2,7 @@
 // `vagrant box add URL` read. One catalog per box lists its versions, each with one entry per
 // provider and architecture. Merging keeps what other publishes put there; retention keeps the
 // newest versions.
+import { compareVersions } from '../store/box-store.ts';
 import { PublishError } from './errors.ts';
 
 export interface CatalogProvider {
@@ -28,32 +29,6 @@ export interface Catalog {
   [key: string]: unknown;
 }
 
-/** A box version as Vagrant reads it (a RubyGems version): 1.2.3, 20261128.163000.0, 2.0.rc1 */
-export function isBoxVersion(text: string): boolean {
-  return /^\d+(\.[0-9A-Za-z]+)*$/.test(text);
-}
-
-/**
- * Orders versions as RubyGems (and so Vagrant) does: segment by segment, numbers numerically, a
- * letter segment (a pre-release: 1.0.a) before any number, missing segments as 0.
- */
-export function compareVersions(a: string, b: string): number {
-  const left = a.split('.');
-  const right = b.split('.');
-  for (let index = 0; index < Math.max(left.length, right.length); index++) {
-    const x = left[index] ?? '0';
-    const y = right[index] ?? '0';
-    const xNumeric = /^\d+$/.test(x);
-    const yNumeric = /^\d+$/.test(y);
-    let order: number;
-    if (xNumeric && yNumeric) order = Math.sign(Number(BigInt(x) - BigInt(y)));
-    else if (xNumeric) order = 1;
-    else if (yNumeric) order = -1;
-    else order = x < y ? -1 : x > y ? 1 : 0;
-    if (order !== 0) return order;
-  }
-  return 0;
-}
 
 /** Reads a catalog written by boxsmith or anyone else; refuses what Vagrant could not read either. */
 export function parseCatalog(text: string, source: string): Catalog {

@@ -1,7 +1,8 @@
 // Catalog merging and retention, version order, target syntax and secret redaction.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyRetention, compareVersions, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from '../../src/publish/catalog.ts';
+import { applyRetention, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from '../../src/publish/catalog.ts';
+import { compareVersions } from '../../src/store/box-store.ts';
 import { PublishError, PublishUsageError } from '../../src/publish/errors.ts';
 import { displayUrl, Redactor } from '../../src/publish/secrets.ts';
 import { formatTarget, parseTarget } from '../../src/publish/target.ts';
