@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** Mount points in /proc/self/mountinfo, with the kernel's octal escapes (\040 for a space) undone. */
-export function mountPoints(): string[] {
+/** The mounts in /proc/self/mountinfo: where (the kernel's octal escapes, \040 for a space, undone) and the file system type. */
+export function mountTable(): { point: string; type: string }[] {
   let table: string;
   try {
     table = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -14,7 +14,15 @@ export function mountPoints(): string[] {
   return table
     .split('\n')
     .filter(Boolean)
-    .map((line) => line.split(' ')[4]!.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+    .map((line) => {
+      const fields = line.split(' ');
+      const point = fields[4]!.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+      return { point, type: fields[fields.indexOf('-') + 1] ?? '?' };
+    });
+}
+
+export function mountPoints(): string[] {
+  return mountTable().map((mount) => mount.point);
 }
 
 /** Mount points at or below `dir`, deepest first (the order to unmount them in). */

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { mountTable } from '../../src/exec/mounts.ts';
 import { describeCommand, hasEnvEntry, listPids, readProcStat } from '../../src/exec/proc.ts';
 import { RUN_ID_ENV, runTag } from '../../src/exec/run-id.ts';
 
@@ -62,16 +63,9 @@ function taggedWithOtherRun(pid: number, runIds: string[]): boolean {
 
 const isBelow = (file: string, folders: string[]) => folders.some((folder) => file === folder || file.startsWith(`${path.resolve(folder)}/`));
 
-/** Unescapes mountinfo's octal escapes (\040 for a space). */
-const unescapeMount = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-
 function mounts(folders: string[], into: HostSnapshot): void {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const fields = line.split(' ');
-    const mountPoint = fields[4];
-    if (mountPoint === undefined) continue;
-    const where = unescapeMount(mountPoint);
-    if (isBelow(where, folders)) into.set(`mount ${where}`, `mount ${where} (${fields[fields.indexOf('-') + 1] ?? '?'})`);
+  for (const { point, type } of mountTable()) {
+    if (isBelow(point, folders)) into.set(`mount ${point}`, `mount ${point} (${type})`);
   }
 }
 
