@@ -1,0 +1,91 @@
+// The nightly report as data: what `boxsmith nightly` writes to reports/<version>/report.json (and
+// reports/latest/), what a CI runner's partial report holds, what `report:merge` joins, and what the
+// JUnit and HTML renderings are made from. One cell per box x provider. Field meanings are
+// documented in docs/nightly.md; a change of meaning needs a new REPORT_SCHEMA.
+import type { Provider } from '../definitions/schema.ts';
+
+export const REPORT_SCHEMA = 'boxsmith-nightly-report/1';
+
+/**
+ * passed: built, smoke-tested (and published, when a target was given) tonight;
+ * failed: a stage failed (see `stages` and `error`); skipped: this host cannot build it (`reason`);
+ * unchanged: its inputs hash the same as its last good build (`unchanged_since`), nothing was built.
+ */
+export type CellStatus = 'passed' | 'failed' | 'skipped' | 'unchanged';
+
+/** A stage of one cell: the build steps (render, inputs, build, package, smoke, record), then publish. */
+export interface StageReport {
+  name: string;
+  status: 'passed' | 'failed' | 'skipped';
+  seconds?: number;
+  /** The first line of the error, for a failed stage. */
+  error?: string;
+}
+
+export interface SmokeCheckReport {
+  name: string;
+  passed: boolean;
+  duration_s: number;
+  expected?: string;
+  actual?: string;
+}
+
+/** One suite of the archive a box was built against (for Debian: bookworm, bookworm-updates, bookworm-security). */
+export interface ArchiveSuite {
+  /** The archive's URL and suite, e.g. http://deb.debian.org/debian bookworm-updates */
+  suite: string;
+  /** The `Date:` of its InRelease, ISO 8601. */
+  date: string;
+  /** sha256 of the InRelease file. */
+  sha256: string;
+}
+
+/** A package whose version differs from the previous version's manifest; `from` absent: added, `to` absent: removed. */
+export interface PackageChange {
+  name: string;
+  from?: string;
+  to?: string;
+}
+
+export interface CellReport {
+  /** The definition, e.g. debian-12. */
+  box: string;
+  /** org/box_name, e.g. phusion/debian-12-amd64. */
+  name: string;
+  provider: Provider;
+  status: CellStatus;
+  /** skipped: why this host cannot build it; failed: the first line of the error. */
+  reason?: string;
+  /** The box version this cell's box has: tonight's, or for `unchanged` the last good one. */
+  box_version?: string;
+  unchanged_since?: string;
+  /** sha256 over the named input hashes (see src/nightly/inputs.ts). */
+  input_hash?: string;
+  /** The inputs whose hash differs from the last good build's ("no earlier build" when none). */
+  changed_inputs?: string[];
+  stages: StageReport[];
+  artifact?: { file: string; size: number; sha256: string };
+  smoke?: { passed: boolean; checks: SmokeCheckReport[] };
+  /** The build's log folder, as the run wrote it (absolute, or relative to the report folder when merged from a CI artifact). */
+  logs?: string;
+  archive?: ArchiveSuite[];
+  kernel?: string;
+  docker?: string;
+  /** Package changes against the box's previous version (`since`). */
+  package_changes?: { since: string; changes: PackageChange[] };
+  published?: { target: string; ok: boolean; released: boolean; dry_run: boolean; error?: string };
+  /** The runner that made this cell (a host name, or a CI job name). */
+  runner?: string;
+}
+
+export interface NightlyReport {
+  schema: typeof REPORT_SCHEMA;
+  /** The version tonight's boxes get (e.g. 20261202.031500.0). */
+  version: string;
+  started_at: string;
+  finished_at: string;
+  /** Sorted by box, then provider (qemu, virtualbox, vmware). */
+  cells: CellReport[];
+  /** 0 when no cell failed and every publish succeeded. */
+  exit_code: number;
+}
