@@ -13,7 +13,7 @@
 import type { ApiClient } from './api-client.ts';
 import type { BoxArtifact } from './artifacts.ts';
 import { ApiResponseError, PublishError } from './errors.ts';
-import { createOrFindExisting, type HostedRegistry, type RemoteProvider, type RemoteVersionState, type UploadTarget } from './hosted.ts';
+import { createOrFindExisting, readOrCreateVersion, type HostedRegistry, type RemoteProvider, type RemoteVersionState, type UploadTarget } from './hosted.ts';
 import type { Redactor } from './secrets.ts';
 import { sleep } from '../exec/proc.ts';
 
@@ -177,23 +177,13 @@ export class HcpRegistry implements HostedRegistry {
   }
 
   async ensureVersion(): Promise<RemoteVersionState> {
-    const read = () => this.api.send({ method: 'GET', url: this.versionUrl, auth: true, what: `read version ${this.options.version}`, accept: [404], assume: { status: 404, body: {} } });
-    let response = await read();
-    if (response.status === 404) {
-      response = await createOrFindExisting(
-        this.api,
-        {
-          method: 'POST',
-          url: `${this.boxUrl}/versions`,
-          auth: true,
-          what: `create version ${this.options.version}`,
-          json: { name: this.options.version, description: this.options.versionDescription },
-          assume: { status: 200, body: { version: { name: this.options.version, state: 'UNRELEASED' } } },
-          note: '(only when the version does not exist)',
-        },
-        read,
-      );
-    }
+    const response = await readOrCreateVersion(this.api, {
+      versionUrl: this.versionUrl,
+      createUrl: `${this.boxUrl}/versions`,
+      version: this.options.version,
+      json: { name: this.options.version, description: this.options.versionDescription },
+      assumeCreated: { status: 200, body: { version: { name: this.options.version, state: 'UNRELEASED' } } },
+    });
     const state = (response.body as { version?: { state?: unknown } }).version?.state;
     // A version just created may be answered without its state: new versions start unreleased.
     if (state === undefined || state === 'UNRELEASED') return 'unreleased';

@@ -193,3 +193,22 @@ export async function createOrFindExisting(api: ApiClient, create: ApiRequest, r
     return existing;
   }
 }
+
+/**
+ * The version's record: read at `versionUrl`, created (unreleased) by POSTing `json` to
+ * `createUrl` when missing. `assumeCreated` is what a dry run takes the create's answer to be.
+ */
+export async function readOrCreateVersion(
+  api: ApiClient,
+  request: { versionUrl: string; createUrl: string; version: string; json: unknown; assumeCreated: ApiResponse },
+): Promise<ApiResponse> {
+  const { versionUrl, createUrl, version } = request;
+  const read = () => api.send({ method: 'GET', url: versionUrl, auth: true, what: `read version ${version}`, accept: [404], assume: { status: 404, body: {} } });
+  const response = await read();
+  if (response.status !== 404) return response;
+  return createOrFindExisting(
+    api,
+    { method: 'POST', url: createUrl, auth: true, what: `create version ${version}`, json: request.json, assume: request.assumeCreated, note: '(only when the version does not exist)' },
+    read,
+  );
+}

@@ -13,7 +13,7 @@
 import type { ApiClient } from './api-client.ts';
 import type { BoxArtifact } from './artifacts.ts';
 import { ApiResponseError, PublishError } from './errors.ts';
-import { createOrFindExisting, type HostedRegistry, type RemoteProvider, type RemoteVersionState, type UploadTarget } from './hosted.ts';
+import { createOrFindExisting, readOrCreateVersion, type HostedRegistry, type RemoteProvider, type RemoteVersionState, type UploadTarget } from './hosted.ts';
 
 export const DEFAULT_VAGRANT_CLOUD_URL = 'https://vagrantcloud.com';
 
@@ -97,23 +97,13 @@ export class VagrantCloudRegistry implements HostedRegistry {
   }
 
   async ensureVersion(): Promise<RemoteVersionState> {
-    const read = () => this.api.send({ method: 'GET', url: this.versionUrl, auth: true, what: `read version ${this.options.version}`, accept: [404], assume: { status: 404, body: {} } });
-    let response = await read();
-    if (response.status === 404) {
-      response = await createOrFindExisting(
-        this.api,
-        {
-          method: 'POST',
-          url: `${this.boxUrl}/versions`,
-          auth: true,
-          what: `create version ${this.options.version}`,
-          json: { version: { version: this.options.version, description: this.options.versionDescription } },
-          assume: { status: 201, body: { version: this.options.version, status: 'unreleased' } },
-          note: '(only when the version does not exist)',
-        },
-        read,
-      );
-    }
+    const response = await readOrCreateVersion(this.api, {
+      versionUrl: this.versionUrl,
+      createUrl: `${this.boxUrl}/versions`,
+      version: this.options.version,
+      json: { version: { version: this.options.version, description: this.options.versionDescription } },
+      assumeCreated: { status: 201, body: { version: this.options.version, status: 'unreleased' } },
+    });
     const status = (response.body as { status?: unknown }).status;
     if (status === 'unreleased') return 'unreleased';
     if (status === 'active') return 'released';
