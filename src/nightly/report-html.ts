@@ -16,6 +16,9 @@ export interface HtmlReportOptions {
   nights: NightlyReport[];
 }
 
+/** Nothing but the page's own inline styles and data: images; no script, no request anywhere. */
+export const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; padding: 0 1em; color: #1d1d1f; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
@@ -73,7 +76,7 @@ export function nightlyHtml(report: NightlyReport, options: HtmlReportOptions): 
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>boxsmith nightly ${h(report.version)}</title>
 <style>${CSS}</style>
