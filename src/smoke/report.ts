@@ -1,30 +1,25 @@
 // Smoke-test results for people (a short table) and for CI (JUnit XML, one test case a check, a
 // failure showing the command, what was expected and what came back).
+import { escapeMarkup } from '../markup.ts';
 import type { SmokeResult } from './result.ts';
-
-function xmlEscape(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!)
-    // XML 1.0 cannot carry most control characters, which command output may hold.
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
-}
 
 export function junitXml(result: SmokeResult): string {
   const suite = `${result.name} ${result.version} (${result.provider})`;
   const failures = result.checks.filter((c) => !c.passed).length + (result.error ? 1 : 0);
   const total = result.checks.reduce((sum, c) => sum + c.duration_s, 0);
   const cases = result.checks.map((check) => {
-    const open = `    <testcase classname="${xmlEscape(suite)}" name="${xmlEscape(check.name)}" time="${check.duration_s}">`;
+    const open = `    <testcase classname="${escapeMarkup(suite)}" name="${escapeMarkup(check.name)}" time="${check.duration_s}">`;
     if (check.passed) return `${open}</testcase>`;
     const detail = `command: ${check.command}\nexpected: ${check.expected}\nactual (exit ${check.exit_code}): ${check.actual}`;
-    return `${open}\n      <failure message="${xmlEscape(`expected ${check.expected}, got ${check.actual.split('\n')[0] ?? ''}`)}">${xmlEscape(detail)}</failure>\n    </testcase>`;
+    return `${open}\n      <failure message="${escapeMarkup(`expected ${check.expected}, got ${check.actual.split('\n')[0] ?? ''}`)}">${escapeMarkup(detail)}</failure>\n    </testcase>`;
   });
   if (result.error) {
-    cases.push(`    <testcase classname="${xmlEscape(suite)}" name="box boots with vagrant up" time="0">\n      <error message="${xmlEscape(result.error.split('\n')[0] ?? '')}">${xmlEscape(result.error)}</error>\n    </testcase>`);
+    cases.push(`    <testcase classname="${escapeMarkup(suite)}" name="box boots with vagrant up" time="0">\n      <error message="${escapeMarkup(result.error.split('\n')[0] ?? '')}">${escapeMarkup(result.error)}</error>\n    </testcase>`);
   }
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites tests="${cases.length}" failures="${failures}">`,
-    `  <testsuite name="${xmlEscape(suite)}" tests="${cases.length}" failures="${failures}" time="${total.toFixed(1)}" timestamp="${result.tested_at}">`,
+    `  <testsuite name="${escapeMarkup(suite)}" tests="${cases.length}" failures="${failures}" time="${total.toFixed(1)}" timestamp="${result.tested_at}">`,
     ...cases,
     '  </testsuite>',
     '</testsuites>',
