@@ -6,7 +6,7 @@ import path from 'node:path';
 import { displayPath } from '../definitions/errors.ts';
 import { PACKER_SOURCES } from '../render/context.ts';
 import { hashFile } from '../inputs/checksum.ts';
-import { BoxStoreError, boxFiles, builtProviders, builtVersions, readChecksumFile, versionDirectory } from '../store/box-store.ts';
+import { BoxStoreError, boxFiles, boxVersionsDirectory, builtProviders, builtVersions, readChecksumFile, versionDirectory } from '../store/box-store.ts';
 import { readBuildRecord, type BuildRecord } from '../store/build-record.ts';
 import { PublishError } from './errors.ts';
 
@@ -86,10 +86,11 @@ export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
   const name = `${org}/${boxName}`;
   const versions = builtVersions(boxesDir, org, boxName);
   const version = options.version ?? versions[0];
+  const versionsDir = boxVersionsDirectory(boxesDir, org, boxName);
   const known = versions.length ? `built versions: ${versions.join(', ')}` : 'no version of it has been built';
-  if (!version) throw new PublishError(`nothing to publish: ${displayPath(path.join(boxesDir, org, boxName))} holds no built box of ${name} (build it first with \`npm run build:box\`)`);
+  if (!version) throw new PublishError(`nothing to publish: ${displayPath(versionsDir)} holds no built box of ${name} (build it first with \`npm run build:box\`)`);
   const dir = versionDirectory(boxesDir, org, boxName, version);
-  if (!versions.includes(version)) throw new PublishError(`${name} has no built version ${version} in ${displayPath(path.join(boxesDir, org, boxName))} (${known})`);
+  if (!versions.includes(version)) throw new PublishError(`${name} has no built version ${version} in ${displayPath(versionsDir)} (${known})`);
 
   const architecture = vagrantArchitecture(options.arch);
   const built: BuiltVersion = { name, org, boxName, version, dir, artifacts: [], skipped: [], warnings: [] };
@@ -102,7 +103,7 @@ export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
     }
     const file = files.box;
     // The record is what the box is verified against: nobody else may have been able to swap both.
-    for (const written of [path.join(boxesDir, org), path.join(boxesDir, org, boxName), dir, files.record, file]) writableOnlyByOwner(written);
+    for (const written of [path.dirname(versionsDir), versionsDir, dir, files.record, file]) writableOnlyByOwner(written);
     const record = asPublishError(() => readBuildRecord(files.record, { name, version, provider }));
     checkAgainstRecord(file, record);
     const smoke = smokeVerdict(dir, provider, version);

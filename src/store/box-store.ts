@@ -48,9 +48,14 @@ export function isNewBoxVersion(text: string): boolean {
   return /^\d+(\.\d+){0,2}$/.test(text);
 }
 
+/** boxes/<org>/<box name>/: the version folders of one box. */
+export function boxVersionsDirectory(boxesDir: string, org: string, boxName: string): string {
+  return path.join(boxesDir, org, boxName);
+}
+
 /** boxes/<org>/<box name>/<version>/ */
 export function versionDirectory(boxesDir: string, org: string, boxName: string, version: string): string {
-  return path.join(boxesDir, org, boxName, version);
+  return path.join(boxVersionsDirectory(boxesDir, org, boxName), version);
 }
 
 /** The files of one provider's box in a version folder (or in its staging folder). */
@@ -126,7 +131,7 @@ export function builtProviders(versionDir: string): string[] {
 
 /** The versions of a box with a built box (for `boxProvider`, e.g. libvirt, or any), newest first. */
 export function builtVersions(boxesDir: string, org: string, boxName: string, boxProvider?: string): string[] {
-  const root = path.join(boxesDir, org, boxName);
+  const root = boxVersionsDirectory(boxesDir, org, boxName);
   if (!existsSync(root)) return [];
   return readdirSync(root, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && isBoxVersion(entry.name))
