@@ -2,6 +2,8 @@
 // and what each step leaves for the next; and the runner its steps start programs with.
 import path from 'node:path';
 import { versionDirectory } from '../store/box-store.ts';
+import type { BuildRecord } from '../store/build-record.ts';
+import type { Staging } from '../store/staging.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { type StepContext, type StepsReport } from '../exec/steps.ts';
@@ -49,25 +51,6 @@ export interface BuildEnvironment {
   onLine?: (line: string, target: BuildTarget) => void;
 }
 
-export interface BuildRecord {
-  box: string;
-  name: string;
-  version: string;
-  provider: string;
-  file: string;
-  size: number;
-  sha256: string;
-  git_revision: string;
-  packer_version: string;
-  hypervisor_version: string;
-  accelerator?: string;
-  base: { kind: string; iso?: string; base_image_sha256?: string; base_image_cached?: boolean };
-  run_id: string;
-  built_at: string;
-  durations_s: Record<string, number>;
-  smoke_test: { passed: boolean; checks: number } | 'skipped';
-}
-
 export interface BuildResult {
   target: BuildTarget;
   ok: boolean;
@@ -89,9 +72,7 @@ export interface BuildState {
   baseImage?: BaseImage;
   artifact?: string;
   /** Where the box and its files wait to be put in place, beside their final folder. */
-  stagingDir?: string;
-  /** The topmost folder the package step made for the staging folder (undefined: none). */
-  createdBoxFolder?: string;
+  staging?: Staging;
   stagedBox?: string;
   boxFile?: string;
   sha256?: string;

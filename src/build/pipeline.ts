@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseDuration } from '../exec/timeouts.ts';
 import { runSteps, type Step } from '../exec/steps.ts';
 import { withBuildLock } from './build-lock.ts';
-import { boxDirectory, BUILD_STEPS, type BuildEnvironment, type BuildRecord, type BuildResult, type BuildState, type BuildStepName, type BuildTarget } from './build-state.ts';
+import { boxDirectory, BUILD_STEPS, type BuildEnvironment, type BuildResult, type BuildState, type BuildStepName, type BuildTarget } from './build-state.ts';
 import { removeWorkDir, renderStep } from './step-render.ts';
 import { inputsStep, progressBar } from './step-inputs.ts';
 import { packerStep } from './step-packer.ts';
@@ -18,7 +18,7 @@ import { recordStep } from './step-record.ts';
 
 // What other modules take from the build, as before the steps had files of their own.
 export { boxDirectory, BUILD_STEPS, progressBar, SmokeTestFailedError };
-export type { BuildEnvironment, BuildRecord, BuildResult, BuildStepName, BuildTarget };
+export type { BuildEnvironment, BuildResult, BuildStepName, BuildTarget };
 
 /** Builds one box for one provider. Never throws: the result says how it went. */
 export async function buildTarget(target: BuildTarget, env: BuildEnvironment): Promise<BuildResult> {

@@ -1,11 +1,12 @@
-// Step package: the box Packer made, checked (a Vagrant box for this provider), hashed and staged
-// beside its final folder; its cleanup removes a box that did not make it into place.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+// Step package: the box Packer made, read once (checked to be a Vagrant box for this provider with
+// its files, and hashed) and staged beside its final folder; its cleanup removes a box that did
+// not make it into place.
+import { existsSync, statSync } from 'node:fs';
 import type { StepContext } from '../exec/steps.ts';
 import { boxProvider } from '../render/context.ts';
-import { hashFile } from '../inputs/checksum.ts';
-import { boxDirectory, stepRunner, type BuildState } from './build-state.ts';
+import { inspectBox } from '../store/box-file.ts';
+import { createStaging, removeStaging as removeStagingFolder, stageBox } from '../store/staging.ts';
+import { boxDirectory, type BuildState } from './build-state.ts';
 
 /** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
 export async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -13,41 +14,20 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   const artifact = state.artifact!;
   if (!existsSync(artifact) || statSync(artifact).size === 0) throw new Error(`Packer reported success but made no box at ${artifact}`);
   const provider = boxProvider(target.provider);
-  const listing = await stepRunner(state, 'package', ctx).run('tar', ['-xzOf', artifact, 'metadata.json'], { capture: true });
-  let metadata: { provider?: string };
-  try {
-    metadata = JSON.parse(listing.stdout) as { provider?: string };
-  } catch {
-    throw new Error(`${artifact} has no readable metadata.json: it is not a Vagrant box`);
-  }
-  if (metadata.provider !== provider) throw new Error(`${artifact} is a box for "${metadata.provider}", not ${provider}`);
-
-  const { hex: sha256 } = await hashFile(artifact, 'sha256');
-  const dir = boxDirectory(env.boxesDir, target, env.version);
-  state.stagingDir = path.join(dir, `.staging-${provider}-${env.runId}`);
-  state.createdBoxFolder = mkdirSync(state.stagingDir, { recursive: true });
-  if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.stagingDir });
-  state.stagedBox = path.join(state.stagingDir, `${provider}.box`);
-  moveFile(artifact, state.stagedBox);
-  if ((await hashFile(state.stagedBox, 'sha256')).hex !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
-  writeFileSync(`${state.stagedBox}.sha256`, `${sha256}  ${provider}.box\n`);
+  // Made first, so the watchdog knows it for the whole step.
+  state.staging = createStaging(boxDirectory(env.boxesDir, target, env.version), provider, env.runId);
+  if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.staging.dir });
+  const { sha256 } = await inspectBox(artifact, provider, { signal: ctx.signal });
+  state.stagedBox = await stageBox(state.staging, artifact, sha256, ctx.signal);
   state.sha256 = sha256;
 }
 
-/**
- * A box that did not make it into place goes (kept with --keep-work, to look at), and so do the
- * folders made for it that stayed empty: an empty version folder would pass for a version.
- */
+/** A box that did not make it into place goes (kept with --keep-work, to look at). */
 export async function removeStaging(state: BuildState): Promise<void> {
-  const { stagingDir, createdBoxFolder } = state;
-  if (!stagingDir || state.env.keepWork) return;
-  rmSync(stagingDir, { recursive: true, force: true });
-  state.env.watchdog?.unregister({ type: 'scratch', path: stagingDir });
-  if (!createdBoxFolder || createdBoxFolder === stagingDir) return;
-  for (let folder = path.dirname(stagingDir); readdirSync(folder).length === 0; folder = path.dirname(folder)) {
-    rmdirSync(folder);
-    if (folder === createdBoxFolder) return;
-  }
+  const { staging } = state;
+  if (!staging || state.env.keepWork) return;
+  removeStagingFolder(staging);
+  state.env.watchdog?.unregister({ type: 'scratch', path: staging.dir });
 }
 
 /** A step whose full disk is said in one line naming the folder, not as a bare system call error. */
@@ -68,13 +48,3 @@ export function sayingDiskFull(step: (state: BuildState, ctx: StepContext) => Pr
 }
 
 
-/** Rename when on the same filesystem, else copy then delete. */
-function moveFile(from: string, to: string): void {
-  try {
-    renameSync(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    copyFileSync(from, to);
-    rmSync(from);
-  }
-}

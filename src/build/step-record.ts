@@ -1,13 +1,15 @@
-// Step record: the build record, then the box and its files renamed into
-// boxes/<org>/<box>/<version>/, the box last.
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// Step record: the build record, then the box and its files put in place in
+// boxes/<org>/<box>/<version>/, the box last (src/store/staging.ts).
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Provider } from '../definitions/schema.ts';
 import { runCaptured } from '../exec/captured.ts';
 import { toolPath } from '../exec/tools.ts';
 import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
-import { boxDirectory, type BuildRecord, type BuildState } from './build-state.ts';
+import { writeBuildRecord, type BuildRecord } from '../store/build-record.ts';
+import { putInPlace, stagedFiles } from '../store/staging.ts';
+import type { BuildState } from './build-state.ts';
 
 export async function recordStep(state: BuildState): Promise<void> {
   const { target, env } = state;
@@ -18,7 +20,7 @@ export async function recordStep(state: BuildState): Promise<void> {
     name: `${definition.org}/${definition.box_name}`,
     version: env.version,
     provider,
-    file: `${provider}.box`,
+    file: path.basename(state.stagedBox!),
     size: statSync(state.stagedBox!).size,
     sha256: state.sha256!,
     git_revision: await gitRevision(),
@@ -35,26 +37,10 @@ export async function recordStep(state: BuildState): Promise<void> {
     durations_s: { ...state.durations },
     smoke_test: state.smoke ? { passed: state.smoke.passed, checks: state.smoke.checks.length } : 'skipped',
   };
-  writeFileSync(path.join(state.stagingDir!, `${provider}.json`), `${JSON.stringify(record, null, 2)}\n`);
+  writeBuildRecord(stagedFiles(state.staging!).record, record);
   state.record = record;
-  state.boxFile = promote(state.stagingDir!, boxDirectory(env.boxesDir, target, env.version), provider);
+  state.boxFile = putInPlace(state.staging!);
 }
-
-/**
- * Moves the staged files into the version folder, each by rename, the box last: its checksum,
- * record and test results are in place before it is.
- */
-function promote(stagingDir: string, dir: string, provider: string): string {
-  const sidecars = [`${provider}.box.sha256`, `${provider}.json`, `${provider}.smoke.json`, `${provider}.smoke.xml`];
-  for (const name of sidecars) {
-    if (existsSync(path.join(stagingDir, name))) renameSync(path.join(stagingDir, name), path.join(dir, name));
-    else rmSync(path.join(dir, name), { force: true }); // a result of an earlier build does not describe this box
-  }
-  renameSync(path.join(stagingDir, `${provider}.box`), path.join(dir, `${provider}.box`));
-  rmSync(stagingDir, { recursive: true, force: true });
-  return path.join(dir, `${provider}.box`);
-}
-
 
 async function gitRevision(): Promise<string> {
   const head = await runCaptured('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { timeoutMs: 10_000 });

@@ -1,5 +1,5 @@
 // `boxsmith test <box>`: smoke-test boxes already built (npm run test:box).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chooseAccelerator } from './accelerator.ts';
 import { boxDirectory } from './pipeline.ts';
@@ -8,7 +8,7 @@ import { displayLine, hypervisorInstalled } from './run.ts';
 import { loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { claimOutputFolders } from '../run-settings.ts';
-import { builtVersions } from '../store/box-store.ts';
+import { boxFiles, builtVersions, readChecksumFile } from '../store/box-store.ts';
 import { cacheRoot } from '../inputs/iso.ts';
 import { boxProvider } from '../render/context.ts';
 import { resultTable } from '../smoke/report.ts';
@@ -36,7 +36,7 @@ export async function testBuiltBox(request: TestBoxRequest): Promise<number> {
   for (const provider of providers) {
     const versions = request.version ? [request.version] : builtVersions(boxesDir, org, box_name, boxProvider(provider));
     const version = versions[0];
-    const boxFile = version && path.join(boxDirectory(boxesDir, { loaded, provider }, version), `${boxProvider(provider)}.box`);
+    const boxFile = version && boxFiles(boxDirectory(boxesDir, { loaded, provider }, version), boxProvider(provider)).box;
     if (!version || !boxFile || !existsSync(boxFile)) {
       if (requested.length) {
         console.error(`boxsmith: no ${provider} box of ${org}/${box_name}${request.version ? ` ${request.version}` : ''} in ${boxesDir}: build it first (npm run build:box -- ${box} --provider ${provider})`);
@@ -59,7 +59,7 @@ export async function testBuiltBox(request: TestBoxRequest): Promise<number> {
     const accelerator = await chooseAccelerator(loaded.definition.qemu.accelerator, cacheRoot());
     const results: SmokeResult[] = [];
     for (const target of targets) {
-      const sha256 = readFileSync(`${target.boxFile}.sha256`, 'utf8').split(/\s+/)[0]!;
+      const sha256 = readChecksumFile(target.boxFile);
       console.log(`testing ${target.boxFile}`);
       const result = await smokeTest({
         loaded,

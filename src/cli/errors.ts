@@ -13,6 +13,7 @@ import { ChecksumFileError } from '../inputs/checksum.ts';
 import { IsoChecksumMismatchError, IsoUnavailableError, PinnedChecksumMismatchError } from '../inputs/errors.ts';
 import { ApiResponseError, PublishError, PublishUsageError } from '../publish/errors.ts';
 import { redactorFor } from '../publish/secrets.ts';
+import { BoxStoreError } from '../store/box-store.ts';
 
 /** The command line is wrong. */
 export class UsageError extends Error {
@@ -42,7 +43,8 @@ function expectedExitCode(error: unknown): 1 | 2 | null {
     error instanceof IsoUnavailableError ||
     error instanceof IsoChecksumMismatchError ||
     error instanceof PinnedChecksumMismatchError ||
-    error instanceof ChecksumFileError
+    error instanceof ChecksumFileError ||
+    error instanceof BoxStoreError
   ) {
     return 1;
   }

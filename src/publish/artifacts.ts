@@ -3,11 +3,11 @@
 // is published only when all three agree with the file and the smoke test passed.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { BuildRecord } from '../build/pipeline.ts';
 import { displayPath } from '../definitions/errors.ts';
 import { PACKER_SOURCES } from '../render/context.ts';
-import { hashFile, parseChecksumFile } from '../inputs/checksum.ts';
-import { builtProviders, builtVersions } from '../store/box-store.ts';
+import { hashFile } from '../inputs/checksum.ts';
+import { BoxStoreError, boxFiles, boxVersionsDirectory, builtProviders, builtVersions, readChecksumFile, versionDirectory } from '../store/box-store.ts';
+import { readBuildRecord, type BuildRecord } from '../store/build-record.ts';
 import { PublishError } from './errors.ts';
 
 /** One provider's box of one version, checked against its record and ready to publish. */
@@ -86,25 +86,25 @@ export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
   const name = `${org}/${boxName}`;
   const versions = builtVersions(boxesDir, org, boxName);
   const version = options.version ?? versions[0];
+  const versionsDir = boxVersionsDirectory(boxesDir, org, boxName);
   const known = versions.length ? `built versions: ${versions.join(', ')}` : 'no version of it has been built';
-  if (!version) throw new PublishError(`nothing to publish: ${displayPath(path.join(boxesDir, org, boxName))} holds no built box of ${name} (build it first with \`npm run build:box\`)`);
-  const dir = path.join(boxesDir, org, boxName, version);
-  if (!versions.includes(version)) throw new PublishError(`${name} has no built version ${version} in ${displayPath(path.join(boxesDir, org, boxName))} (${known})`);
+  if (!version) throw new PublishError(`nothing to publish: ${displayPath(versionsDir)} holds no built box of ${name} (build it first with \`npm run build:box\`)`);
+  const dir = versionDirectory(boxesDir, org, boxName, version);
+  if (!versions.includes(version)) throw new PublishError(`${name} has no built version ${version} in ${displayPath(versionsDir)} (${known})`);
 
   const architecture = vagrantArchitecture(options.arch);
   const built: BuiltVersion = { name, org, boxName, version, dir, artifacts: [], skipped: [], warnings: [] };
   for (const provider of builtProviders(dir)) {
-    const boxFile = `${provider}.box`;
-    const recordFile = path.join(dir, `${provider}.json`);
-    if (!existsSync(recordFile)) {
-      // The build writes the record last: a box without one is from a build that did not finish.
-      built.skipped.push({ provider, reason: `no build record ${provider}.json (the build did not finish)` });
+    const files = boxFiles(dir, provider);
+    if (!existsSync(files.record)) {
+      // The build puts the record in place before the box: a box without one is not a build's.
+      built.skipped.push({ provider, reason: `no build record ${path.basename(files.record)} (the build did not finish)` });
       continue;
     }
-    const file = path.join(dir, boxFile);
+    const file = files.box;
     // The record is what the box is verified against: nobody else may have been able to swap both.
-    for (const written of [path.join(boxesDir, org), path.join(boxesDir, org, boxName), dir, recordFile, file]) writableOnlyByOwner(written);
-    const record = readRecord(recordFile, { name, version, provider });
+    for (const written of [path.dirname(versionsDir), versionsDir, dir, files.record, file]) writableOnlyByOwner(written);
+    const record = asPublishError(() => readBuildRecord(files.record, { name, version, provider }));
     checkAgainstRecord(file, record);
     const smoke = smokeVerdict(dir, provider, version);
     const artifact: BoxArtifact = { provider, architecture, file, size: record.size, sha256: record.sha256, record, smoke };
@@ -120,21 +120,14 @@ export function collectBuiltVersion(options: CollectOptions): BuiltVersion {
   return built;
 }
 
-function readRecord(file: string, expected: { name: string; version: string; provider: string }): BuildRecord {
-  let record: Partial<BuildRecord>;
+/** What the store found wrong, as publish's error (one line, exit 1). */
+function asPublishError<T>(read: () => T): T {
   try {
-    record = JSON.parse(readFileSync(file, 'utf8')) as Partial<BuildRecord>;
+    return read();
   } catch (error) {
-    throw new PublishError(`${displayPath(file)} is not a readable build record: ${(error as Error).message}`);
+    if (error instanceof BoxStoreError) throw new PublishError(error.message);
+    throw error;
   }
-  const problems: string[] = [];
-  if (record.name !== expected.name) problems.push(`name is "${record.name}", not ${expected.name}`);
-  if (record.version !== expected.version) problems.push(`version is "${record.version}", not ${expected.version}`);
-  if (record.provider !== expected.provider) problems.push(`provider is "${record.provider}", not ${expected.provider}`);
-  if (typeof record.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(record.sha256)) problems.push('sha256 is not a SHA-256 digest');
-  if (typeof record.size !== 'number' || !Number.isInteger(record.size) || record.size <= 0) problems.push('size is not a positive number of bytes');
-  if (problems.length) throw new PublishError(`${displayPath(file)} does not describe this box: ${problems.join('; ')}`);
-  return record as BuildRecord;
 }
 
 function writableOnlyByOwner(file: string): void {
@@ -153,16 +146,9 @@ function checkAgainstRecord(file: string, record: BuildRecord): void {
   if (size !== record.size) {
     throw new PublishError(`${displayPath(file)} has ${size} bytes but its build record says ${record.size}: the box changed after it was built; rebuild it`);
   }
-  const sumFile = `${file}.sha256`;
-  if (!existsSync(sumFile)) throw new PublishError(`${displayPath(sumFile)} is missing: the build did not finish; rebuild the box`);
-  let listed: string;
-  try {
-    listed = parseChecksumFile(readFileSync(sumFile, 'utf8'), path.basename(file), displayPath(sumFile));
-  } catch (error) {
-    throw new PublishError((error as Error).message);
-  }
-  if (listed !== `sha256:${record.sha256}`) {
-    throw new PublishError(`${displayPath(sumFile)} (${listed}) disagrees with the build record (sha256:${record.sha256}); rebuild the box`);
+  const listed = asPublishError(() => readChecksumFile(file));
+  if (listed !== record.sha256) {
+    throw new PublishError(`${displayPath(boxFiles(path.dirname(file), record.provider).checksum)} (sha256:${listed}) disagrees with the build record (sha256:${record.sha256}); rebuild the box`);
   }
 }
 
@@ -186,21 +172,22 @@ interface SmokeResultFile {
 
 /** The smoke test's verdict from `<provider>.smoke.json`; anything but a clear pass is no pass. */
 export function smokeVerdict(dir: string, provider: string, version: string): SmokeVerdict {
-  const file = path.join(dir, `${provider}.smoke.json`);
-  if (!existsSync(file)) return { passed: false, summary: `not smoke-tested (no ${provider}.smoke.json)` };
+  const file = boxFiles(dir, provider).smokeResult;
+  const shown = path.basename(file);
+  if (!existsSync(file)) return { passed: false, summary: `not smoke-tested (no ${shown})` };
   let result: SmokeResultFile;
   try {
     result = JSON.parse(readFileSync(file, 'utf8')) as SmokeResultFile;
   } catch {
-    return { passed: false, summary: `${provider}.smoke.json is not readable JSON` };
+    return { passed: false, summary: `${shown} is not readable JSON` };
   }
   // The smoke stage may name the provider as Vagrant does (libvirt) or as boxsmith does (qemu).
   const providerNames = new Set([provider, ...Object.entries(PACKER_SOURCES).filter(([, source]) => source.boxProvider === provider).map(([name]) => name)]);
   if (typeof result.provider === 'string' && !providerNames.has(result.provider)) {
-    return { passed: false, summary: `${provider}.smoke.json is the result for provider ${result.provider}` };
+    return { passed: false, summary: `${shown} is the result for provider ${result.provider}` };
   }
   if (typeof result.version === 'string' && result.version !== version) {
-    return { passed: false, summary: `${provider}.smoke.json is the result for version ${result.version}` };
+    return { passed: false, summary: `${shown} is the result for version ${result.version}` };
   }
   const checks = Array.isArray(result.checks) ? result.checks : [];
   if (result.passed === true) return { passed: true, summary: `passed (${checks.length} checks)` };

@@ -3,7 +3,7 @@
 // checksum it carries, not whether its file finished uploading; this journal does, so a resumed
 // publish uploads only what did not get through before.
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { boxFiles } from '../store/box-store.ts';
 import { writeFileAtomic } from './files.ts';
 
 export interface VerifiedUpload {
@@ -20,7 +20,7 @@ interface JournalFile {
 }
 
 function journalPath(boxDir: string, provider: string): string {
-  return path.join(boxDir, `${provider}.uploads.json`);
+  return boxFiles(boxDir, provider).uploadJournal;
 }
 
 function read(boxDir: string, provider: string): JournalFile {

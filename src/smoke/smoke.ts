@@ -16,6 +16,7 @@ import { readProcStat } from '../exec/proc.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
 import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
+import { boxFiles } from '../store/box-store.ts';
 import { smokeChecks, type SmokeCheck } from './checks.ts';
 import { domainPidFile, LIBVIRT_URI, LibvirtDaemons } from './libvirt.ts';
 import { junitXml } from './report.ts';
@@ -355,10 +356,11 @@ function writeResults(result: SmokeResult, dirs: string[]): void {
   const xml = junitXml(result);
   for (const dir of dirs) {
     mkdirSync(dir, { recursive: true });
-    for (const [name, content] of [[`${result.provider}.smoke.json`, json], [`${result.provider}.smoke.xml`, xml]] as const) {
-      writeFileSync(path.join(dir, `${name}.partial`), content);
+    const files = boxFiles(dir, result.provider);
+    for (const [file, content] of [[files.smokeResult, json], [files.smokeJunit, xml]] as const) {
+      writeFileSync(`${file}.partial`, content);
       // Renamed into place: a publisher never reads half a result.
-      renameSync(path.join(dir, `${name}.partial`), path.join(dir, name));
+      renameSync(`${file}.partial`, file);
     }
   }
 }

@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { FOLDER_MARKER } from '../../src/files/owned-folder.ts';
+import { isStagingName } from '../../src/store/staging.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
 import { buildSandbox } from '../build-sandbox.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean } from './leftovers.ts';
@@ -19,7 +20,7 @@ const workFolders = (dir: string) => readdirSync(dir).filter((name) => name !== 
 /** Every file and folder below `dir` whose name says it is staging or scratch of a build. */
 function partials(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((name) => /(^|\/)\.staging-|\.partial$|\.tmp-/.test(name));
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((name) => name.split('/').some(isStagingName) || /\.partial$|\.tmp-/.test(name));
 }
 
 describe('boxsmith SIGKILLed during package (stand-in packer)', () => {
@@ -43,7 +44,7 @@ describe('boxsmith SIGKILLed during package (stand-in packer)', () => {
     const deadline = Date.now() + 120_000;
     let packaging = false;
     while (!packaging && Date.now() < deadline) {
-      packaging = existsSync(staging) && readdirSync(staging).some((name) => name.startsWith('.staging-'));
+      packaging = existsSync(staging) && readdirSync(staging).some(isStagingName);
       if (!packaging) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.ok(packaging, 'the build reached the package step');

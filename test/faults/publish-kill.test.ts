@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { startCatalogServer } from '../../src/publish/server.ts';
+import { boxFiles, writeChecksumFile } from '../../src/store/box-store.ts';
+import { readBuildRecord, writeBuildRecord } from '../../src/store/build-record.ts';
 import { boxsmith, CLI, REPO_ROOT, tempDir } from '../helpers.ts';
 import { BOX, BOX_NAME, ORG, writeBuild } from '../publish/helpers.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
@@ -30,10 +32,9 @@ function writeBigBuild(boxesDir: string, version: string): void {
   const tar = spawnSync('tar', ['-cf', file, '-C', work, 'metadata.json', 'Vagrantfile', 'box.img'], { encoding: 'utf8' });
   assert.equal(tar.status, 0, tar.stderr);
   const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  writeFileSync(`${file}.sha256`, `${sha256}  libvirt.box\n`);
-  const recordFile = path.join(dir, 'libvirt.json');
-  const record = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, unknown>;
-  writeFileSync(recordFile, `${JSON.stringify({ ...record, sha256, size: statSync(file).size }, null, 2)}\n`);
+  writeChecksumFile(file, sha256);
+  const recordFile = boxFiles(dir, 'libvirt').record;
+  writeBuildRecord(recordFile, { ...readBuildRecord(recordFile), sha256, size: statSync(file).size });
 }
 
 const providerDir = (tree: string, version: string) => path.join(tree, ORG, 'boxes', BOX_NAME, 'versions', version, 'providers', 'libvirt');

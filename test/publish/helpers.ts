@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import type { BuildRecord } from '../../src/build/pipeline.ts';
+import { boxFiles, versionDirectory, writeChecksumFile } from '../../src/store/box-store.ts';
+import { writeBuildRecord } from '../../src/store/build-record.ts';
 
 /** The real definition the tests publish: phusion/ubuntu-14.04-amd64. */
 export const BOX = 'ubuntu-14.04';
@@ -43,22 +44,23 @@ export interface BuiltBox {
   size: number;
 }
 
-/** A finished build in `boxesDir` as src/build/pipeline.ts writes it, with a smoke result. */
+/** A finished build in `boxesDir` as a build leaves it (laid out by src/store/), with a smoke result. */
 export function writeBuild(boxesDir: string, version: string, options: { provider?: string; smoke?: SmokeState; imageBytes?: number } = {}): BuiltBox {
   const provider = options.provider ?? 'libvirt';
-  const dir = path.join(boxesDir, ORG, BOX_NAME, version);
-  const file = path.join(dir, `${provider}.box`);
+  const dir = versionDirectory(boxesDir, ORG, BOX_NAME, version);
+  const files = boxFiles(dir, provider);
+  const file = files.box;
   makeBoxFile(file, provider, options.imageBytes);
   const sha256 = sha256Of(file);
   const smoke = options.smoke ?? 'passed';
   const size = statSync(file).size;
-  writeFileSync(`${file}.sha256`, `${sha256}  ${provider}.box\n`);
-  const record: BuildRecord = {
+  writeChecksumFile(file, sha256);
+  writeBuildRecord(files.record, {
     box: BOX,
     name: NAME,
     version,
     provider,
-    file: `${provider}.box`,
+    file: path.basename(file),
     size,
     sha256,
     git_revision: '0123456789abcdef0123456789abcdef01234567',
@@ -69,12 +71,11 @@ export function writeBuild(boxesDir: string, version: string, options: { provide
     built_at: '2026-11-28T16:30:00.000Z',
     durations_s: { build: 1 },
     smoke_test: smoke === 'missing' ? 'skipped' : { passed: smoke === 'passed', checks: 2 },
-  };
-  writeFileSync(path.join(dir, `${provider}.json`), `${JSON.stringify(record, null, 2)}\n`);
+  });
   if (smoke !== 'missing') {
     const passed = smoke === 'passed';
     const result = { box: BOX, name: NAME, version, provider, passed, checks: [{ name: 'docker-run', passed }, { name: 'memory-cgroup', passed: true }] };
-    writeFileSync(path.join(dir, `${provider}.smoke.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(files.smokeResult, `${JSON.stringify(result, null, 2)}\n`);
   }
   return { dir, file, sha256, size };
 }

@@ -9,6 +9,7 @@ import { PublishError } from '../../src/publish/errors.ts';
 import { publishBox, type PublishOptions } from '../../src/publish/publish.ts';
 import type { Catalog } from '../../src/publish/catalog.ts';
 import type { PublishReport } from '../../src/publish/report.ts';
+import { boxFiles, writeChecksumFile } from '../../src/store/box-store.ts';
 import { tempDir } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, writeBuild } from './helpers.ts';
 
@@ -211,7 +212,7 @@ describe('static catalog tree', () => {
     const { boxesDir, publish } = setup();
     const built = writeBuild(boxesDir, '1.0.0');
     await assert.rejects(publish({ version: '3.0.0' }), /has no built version 3\.0\.0 .*built versions: 1\.0\.0/);
-    writeFileSync(`${built.file}.sha256`, `${'0'.repeat(64)}  libvirt.box\n`);
+    writeChecksumFile(built.file, '0'.repeat(64));
     await assert.rejects(publish(), /libvirt\.box\.sha256 \(sha256:0{64}\) disagrees with the build record/);
   });
 
@@ -219,7 +220,7 @@ describe('static catalog tree', () => {
     const { boxesDir, publish } = setup();
     writeBuild(boxesDir, '1.0.0', { provider: 'libvirt' });
     const unfinished = writeBuild(boxesDir, '1.0.0', { provider: 'virtualbox' });
-    rmSync(path.join(unfinished.dir, 'virtualbox.json'));
+    rmSync(boxFiles(unfinished.dir, 'virtualbox').record);
     const report = await publish();
     assert.match(report.outcomes.find((o) => o.provider === 'virtualbox')!.detail, /no build record virtualbox\.json \(the build did not finish\)/);
   });

@@ -1,0 +1,78 @@
+// The build record, `<provider>.json` beside the box: what was built from what, by which tools, its
+// size and digest, and how its smoke test went. Publish trusts a box because it matches its record,
+// so a record is read only through readBuildRecord, which checks every field it relies on.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Ajv, type ErrorObject } from 'ajv';
+import { displayPath } from '../definitions/errors.ts';
+import { BoxStoreError } from './box-store.ts';
+
+const BuildRecordSchema = Type.Object({
+  /** The definition's name (debian-12). */
+  box: Type.String({ minLength: 1 }),
+  /** `org/box_name`, the name users give vagrant. */
+  name: Type.String({ pattern: '^[^/]+/[^/]+$' }),
+  version: Type.String({ minLength: 1 }),
+  /** Vagrant's provider name: libvirt, virtualbox, vmware_desktop. */
+  provider: Type.String({ minLength: 1 }),
+  /** The box's file name in its version folder. */
+  file: Type.String({ pattern: '^[^/]+\\.box$' }),
+  size: Type.Integer({ minimum: 1 }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  git_revision: Type.String(),
+  packer_version: Type.String(),
+  hypervisor_version: Type.String(),
+  accelerator: Type.Optional(Type.String()),
+  base: Type.Object({
+    kind: Type.String(),
+    iso: Type.Optional(Type.String()),
+    base_image_sha256: Type.Optional(Type.String()),
+    base_image_cached: Type.Optional(Type.Boolean()),
+  }),
+  run_id: Type.String(),
+  built_at: Type.String(),
+  durations_s: Type.Record(Type.String(), Type.Number()),
+  smoke_test: Type.Union([Type.Object({ passed: Type.Boolean(), checks: Type.Integer({ minimum: 0 }) }), Type.Literal('skipped')], {
+    description: '{"passed": true or false, "checks": a count} or "skipped"',
+  }),
+});
+
+export type BuildRecord = Static<typeof BuildRecordSchema>;
+
+const validate = new Ajv({ allErrors: true, strict: true, verbose: true }).compile<BuildRecord>(BuildRecordSchema);
+
+/** The staged record: written with the box's files, renamed into place with them (./staging.ts). */
+export function writeBuildRecord(file: string, record: BuildRecord): void {
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/**
+ * Reads and checks a build record; with `expected`, also that it is the record of that box.
+ * Throws BoxStoreError, one line naming the file, when it is not.
+ */
+export function readBuildRecord(file: string, expected?: { name: string; version: string; provider: string }): BuildRecord {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new BoxStoreError(`${displayPath(file)} is not a readable build record: ${(error as Error).message}`);
+  }
+  if (!validate(data)) throw new BoxStoreError(`${displayPath(file)} is not a build record: ${describeErrors(validate.errors ?? [])}`);
+  if (expected) {
+    const problems = (['name', 'version', 'provider'] as const).filter((key) => data[key] !== expected[key]).map((key) => `${key} is "${data[key]}", not ${expected[key]}`);
+    if (problems.length) throw new BoxStoreError(`${displayPath(file)} does not describe this box: ${problems.join('; ')}`);
+  }
+  return data;
+}
+
+/** One problem per field; for a field that may take two shapes, the union's verdict (Ajv reports it last). */
+function describeErrors(errors: ErrorObject[]): string {
+  const byField = new Map<string, string>();
+  for (const error of errors) {
+    const missing = error.keyword === 'required' ? `/${(error.params as { missingProperty: string }).missingProperty}` : '';
+    const field = `${error.instancePath}${missing}`.slice(1).replaceAll('/', '.') || 'the record';
+    const shapes = error.keyword === 'anyOf' ? (error.parentSchema as { description?: string } | undefined)?.description : undefined;
+    byField.set(field, missing ? 'is missing' : shapes ? `must be ${shapes}` : `${error.message ?? 'is wrong'}`);
+  }
+  return [...byField].map(([field, message]) => `${field} ${message}`).join('; ');
+}
