@@ -15,7 +15,7 @@ import { TaskCgroup, runCgroups } from './cgroup.ts';
 import { runCaptured } from './captured.ts';
 import {
   addDescendants,
-  describeCommand,
+  describeProcesses,
   findProcessesWithEnv,
   isAlive,
   sendSignal,
@@ -24,6 +24,7 @@ import {
   snapshotProcesses,
   type ProcInfo,
 } from './proc.ts';
+import { stopProcesses } from './kill-escalation.ts';
 import { mountsBelow } from './mounts.ts';
 import { formatDuration } from './timeouts.ts';
 import { findExecutable, toolPath } from './tools.ts';
@@ -147,25 +148,21 @@ export class WatchdogServer {
       }
     }
 
-    let alive = this.collectProcesses();
-    if (alive.length === 0) this.log('no process of the run is running');
-    else this.log(`sending SIGTERM to ${alive.length} process(es): ${alive.map((p) => `${p.pid} (${describeCommand(p.pid, p.comm)})`).join(', ')}`);
-    this.signalAll('SIGTERM', alive);
-    this.signalAll('SIGCONT', alive);
-    const deadline = Date.now() + graceMs;
-    while (alive.length > 0 && Date.now() < deadline) {
-      await sleep(100);
-      alive = this.collectProcesses();
-    }
-    if (alive.length > 0) {
-      this.log(`still running after ${formatDuration(graceMs)}, sending SIGKILL: ${alive.map((p) => `${p.pid} (${p.comm})`).join(', ')}`);
-      for (let attempt = 0; attempt < 40 && alive.length > 0; attempt++) {
-        for (const cgroup of this.cgroups()) cgroup.kill();
-        this.signalAll('SIGKILL', alive);
-        await sleep(50);
-        alive = this.collectProcesses();
-      }
-    }
+    const { found } = await stopProcesses(
+      {
+        live: () => this.collectProcesses(),
+        signal: (signal, members) => this.signalAll(signal, members),
+        killCgroups: () => {
+          for (const cgroup of this.cgroups()) cgroup.kill();
+        },
+      },
+      graceMs,
+      {
+        terminating: (live) => this.log(`sending SIGTERM to ${live.length} process(es): ${describeProcesses(live)}`),
+        killing: (live) => this.log(`still running after ${formatDuration(graceMs)}, sending SIGKILL: ${live.map((p) => `${p.pid} (${p.comm})`).join(', ')}`),
+      },
+    );
+    if (found.length === 0) this.log('no process of the run is running');
 
     // VM tools may have started processes of their own that carry the tag; one more sweep.
     const late = this.collectProcesses();
