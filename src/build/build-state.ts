@@ -7,6 +7,7 @@ import type { Staging } from '../store/staging.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { type StepContext, type StepsReport } from '../exec/steps.ts';
+import type { HypervisorVm } from '../exec/vm-teardown.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
 import { type EnsuredIso } from '../inputs/iso.ts';
 import type { PackerVersion } from '../packer/version.ts';
@@ -70,6 +71,8 @@ export interface BuildState {
   packerWorkDir: string;
   iso?: EnsuredIso;
   baseImage?: BaseImage;
+  /** The VirtualBox/VMware VM Packer is making; cleared once Packer has finished (and removed it). */
+  buildVm?: HypervisorVm;
   artifact?: string;
   /** Where the box and its files wait to be put in place, beside their final folder. */
   staging?: Staging;

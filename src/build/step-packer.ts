@@ -1,11 +1,13 @@
 // Step build: `packer build` of the one source, with the build VM known to the watchdog and its
-// process watched (a VM that dies ends the step at once).
+// process watched (a VM that dies ends the step at once). A VirtualBox or VMware VM that Packer
+// leaves behind when it is stopped (a time limit, Ctrl-C) is torn down by the step's cleanup.
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { StepContext } from '../exec/steps.ts';
+import { StageLog } from '../exec/stage-log.ts';
+import type { CleanupContext, StepContext } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
+import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from '../exec/vm-teardown.ts';
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
-import type { WatchdogTarget } from '../exec/watchdog.ts';
 import { boxProvider, sourceRef } from '../render/context.ts';
 import { stepRunner, type BuildState } from './build-state.ts';
 
@@ -43,10 +45,16 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });
   rmSync(state.packerWorkDir, { recursive: true, force: true });
 
-  // The build VM, known to the watchdog before Packer makes it: should boxsmith be killed outright,
-  // the watchdog powers it off and deletes it with the hypervisor's own tool (QEMU: by its pid).
+  // The build VM, known to the watchdog and to the cleanup before Packer makes it: should Packer be
+  // stopped or boxsmith be killed outright, it is powered off and deleted with the hypervisor's own
+  // tool (QEMU: by its pid). A VirtualBox VM of that name registered already is someone else's.
   const builtVm = buildVmTarget(state);
-  if (builtVm) env.watchdog?.register(builtVm);
+  if (builtVm?.kind === 'virtualbox' && (await virtualBoxVmRegistered(builtVm.name, toolTimeoutMs(ctx)))) {
+    note(state, commands.logFile, `a VirtualBox VM named "${builtVm.name}" is registered already: not this build's, so never torn down by it (Packer will not make its own over it)`);
+  } else if (builtVm) {
+    state.buildVm = builtVm;
+    env.watchdog?.register(builtVm);
+  }
   const vm = new VmProcessWatch({
     label: target.provider === 'qemu' ? 'QEMU' : 'VirtualBox',
     match: target.provider === 'qemu' ? isQemuProcess : isVirtualBoxVmProcess,
@@ -74,12 +82,37 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
     },
   ).finally(() => vm.disarm());
   // Packer removed its VM (the box is made from what it exported): nothing left to tear down.
-  if (builtVm) env.watchdog?.unregister(builtVm);
+  if (state.buildVm) env.watchdog?.unregister(state.buildVm);
+  state.buildVm = undefined;
   state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
 }
 
+/** Cleanup: the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */
+export async function removeBuildVm(state: BuildState, ctx: CleanupContext): Promise<void> {
+  const vm = state.buildVm;
+  if (!vm) return;
+  const logFile = stepRunner(state, 'build', ctx).logFile;
+  note(state, logFile, `Packer did not finish (${ctx.outcome}): tearing down the build VM it may have left`);
+  await tearDownHypervisorVm(vm, { timeoutMs: toolTimeoutMs(ctx), note: (line) => note(state, logFile, line) });
+  state.env.watchdog?.unregister(vm);
+  state.buildVm = undefined;
+}
+
+/** Each hypervisor tool call: at most a minute, and never past the step's or cleanup's own limit. */
+function toolTimeoutMs(ctx: StepContext): number {
+  return Math.max(1000, Math.min(60_000, ctx.remainingMs()));
+}
+
+/** A line of boxsmith's own in the build step's log, and on the progress display. */
+function note(state: BuildState, logFile: string, text: string): void {
+  const log = new StageLog(logFile);
+  log.note(text);
+  log.close();
+  state.env.onLine?.(text, state.target);
+}
+
 /** The VirtualBox VM (by name) or VMware VM (by .vmx) Packer makes for this build, as the template names them. */
-function buildVmTarget(state: BuildState): WatchdogTarget | undefined {
+function buildVmTarget(state: BuildState): HypervisorVm | undefined {
   const name = state.target.loaded.definition.box_name;
   if (state.target.provider === 'virtualbox') return { type: 'vm', kind: 'virtualbox', name };
   if (state.target.provider === 'vmware') return { type: 'vm', kind: 'vmware', vmx: path.join(state.packerWorkDir, 'vmware', `${name}.vmx`) };

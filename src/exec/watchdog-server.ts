@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { TaskCgroup, runCgroups } from './cgroup.ts';
-import { runCaptured } from './captured.ts';
+import { runHelperTool, type HelperToolOptions } from './helper-tool.ts';
 import {
   addDescendants,
-  describeCommand,
+  describeProcesses,
   findProcessesWithEnv,
   isAlive,
   sendSignal,
@@ -24,12 +24,13 @@ import {
   snapshotProcesses,
   type ProcInfo,
 } from './proc.ts';
+import { stopProcesses } from './kill-escalation.ts';
 import { mountsBelow } from './mounts.ts';
 import { formatDuration } from './timeouts.ts';
-import { findExecutable, toolPath } from './tools.ts';
 import { WATCHDOG_LOG_NAME, parseWatchdogMessage, watchdogTargetKey, type WatchdogTarget } from './watchdog.ts';
 import { runTag } from './run-id.ts';
 import { releaseLeases } from './shared-daemon.ts';
+import { tearDownHypervisorVm } from './vm-teardown.ts';
 
 export interface WatchdogServerOptions {
   runId: string;
@@ -137,7 +138,7 @@ export class WatchdogServer {
     // VMs first, while the daemons that manage them (libvirtd, VBoxSVC) may still be running as
     // processes of the run: once those are killed, `virsh undefine` and the like cannot work.
     for (const target of this.registered) {
-      if (target.type === 'vm' && target.kind !== 'qemu') await this.tearDownVm(target);
+      if (target.type === 'vm' && target.kind !== 'qemu') await tearDownHypervisorVm(target, this.toolOptions);
       if (target.type === 'libvirt') await this.tearDownLibvirt(target);
     }
     // A run's storage pool holds its domains' disks: after them.
@@ -147,25 +148,21 @@ export class WatchdogServer {
       }
     }
 
-    let alive = this.collectProcesses();
-    if (alive.length === 0) this.log('no process of the run is running');
-    else this.log(`sending SIGTERM to ${alive.length} process(es): ${alive.map((p) => `${p.pid} (${describeCommand(p.pid, p.comm)})`).join(', ')}`);
-    this.signalAll('SIGTERM', alive);
-    this.signalAll('SIGCONT', alive);
-    const deadline = Date.now() + graceMs;
-    while (alive.length > 0 && Date.now() < deadline) {
-      await sleep(100);
-      alive = this.collectProcesses();
-    }
-    if (alive.length > 0) {
-      this.log(`still running after ${formatDuration(graceMs)}, sending SIGKILL: ${alive.map((p) => `${p.pid} (${p.comm})`).join(', ')}`);
-      for (let attempt = 0; attempt < 40 && alive.length > 0; attempt++) {
-        for (const cgroup of this.cgroups()) cgroup.kill();
-        this.signalAll('SIGKILL', alive);
-        await sleep(50);
-        alive = this.collectProcesses();
-      }
-    }
+    const { found } = await stopProcesses(
+      {
+        live: () => this.collectProcesses(),
+        signal: (signal, members) => this.signalAll(signal, members),
+        killCgroups: () => {
+          for (const cgroup of this.cgroups()) cgroup.kill();
+        },
+      },
+      graceMs,
+      {
+        terminating: (live) => this.log(`sending SIGTERM to ${live.length} process(es): ${describeProcesses(live)}`),
+        killing: (live) => this.log(`still running after ${formatDuration(graceMs)}, sending SIGKILL: ${live.map((p) => `${p.pid} (${p.comm})`).join(', ')}`),
+      },
+    );
+    if (found.length === 0) this.log('no process of the run is running');
 
     // VM tools may have started processes of their own that carry the tag; one more sweep.
     const late = this.collectProcesses();
@@ -267,16 +264,6 @@ export class WatchdogServer {
     for (const p of processes) sendSignal(p.pid, signal);
   }
 
-  private async tearDownVm(target: Extract<WatchdogTarget, { type: 'vm' }>): Promise<void> {
-    if (target.kind === 'virtualbox') {
-      await this.runTool('vboxmanage', ['controlvm', target.name, 'poweroff'], `VirtualBox VM "${target.name}"`);
-      await this.runTool('vboxmanage', ['unregistervm', target.name, '--delete'], `VirtualBox VM "${target.name}"`);
-    } else if (target.kind === 'vmware') {
-      await this.runTool('vmrun', ['stop', target.vmx, 'hard'], `VMware VM ${target.vmx}`);
-      await this.runTool('vmrun', ['deleteVM', target.vmx], `VMware VM ${target.vmx}`);
-    }
-  }
-
   private async releaseLeases(): Promise<void> {
     const byDir = new Map<string, string[]>();
     for (const target of this.registered) {
@@ -298,23 +285,12 @@ export class WatchdogServer {
     await this.runTool('virsh', [...connect, 'undefine', target.domain, '--remove-all-storage'], `libvirt domain "${target.domain}"`);
   }
 
-  /** Runs a hypervisor tool with a time limit; a missing tool is logged and skipped. */
-  private async runTool(tool: string, args: string[], what: string): Promise<void> {
-    const command = toolPath(tool);
-    if (findExecutable(command) === null) {
-      this.log(`${what}: skipped "${command} ${args.join(' ')}": ${command} is not installed`);
-      return;
-    }
-    const timeoutMs = this.options.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
-    const run = await runCaptured(command, args, { timeoutMs });
-    const output = `${run.stdout}${run.stderr}`.trim().replace(/\n/g, ' | ');
-    const status = run.startError
-      ? `could not start: ${run.startError.message}`
-      : run.timedOut
-        ? `killed after ${formatDuration(timeoutMs)}`
-        : run.signal
-          ? `killed by ${run.signal}`
-          : `exit code ${run.exitCode}`;
-    this.log(`${what}: ${command} ${args.join(' ')} → ${status}${output ? `: ${output.slice(0, 2000)}` : ''}`);
+  /** Hypervisor tools and umount: each with a time limit, its outcome in watchdog.log. */
+  private get toolOptions(): HelperToolOptions {
+    return { timeoutMs: this.options.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS, note: (line) => this.log(line) };
+  }
+
+  private runTool(tool: string, args: string[], what: string): Promise<void> {
+    return runHelperTool(tool, args, what, this.toolOptions);
   }
 }
