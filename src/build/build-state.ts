@@ -13,6 +13,7 @@ import type { AptCache } from './apt-cache.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { type BaseImage } from './base-image.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
+import type { ArchiveSuite } from '../nightly/report-model.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -66,6 +67,16 @@ export interface BuildRecord {
   built_at: string;
   durations_s: Record<string, number>;
   smoke_test: { passed: boolean; checks: number } | 'skipped';
+  // Absent from records of builds before boxsmith took them; `archive` also when an installer
+  // box's archive could not be read from the build host.
+  /** The archive's suites as the build found them when it started. */
+  archive?: ArchiveSuite[];
+  /** The kernel the box ran at the end of its build (`uname -r`). */
+  kernel?: string;
+  /** The Docker daemon's version, when the box has Docker. */
+  docker?: string;
+  /** The package manifest beside the box (see src/store/manifest.ts). */
+  packages?: { file: string; count: number };
 }
 
 export interface BuildResult {
@@ -87,7 +98,10 @@ export interface BuildState {
   packerWorkDir: string;
   iso?: EnsuredIso;
   baseImage?: BaseImage;
+  archive?: ArchiveSuite[];
   artifact?: string;
+  /** What the guest said of itself at the end of its build (scripts/manifest.sh). */
+  guest?: { kernel: string; docker?: string; packages: number };
   /** Where the box and its files wait to be put in place, beside their final folder. */
   stagingDir?: string;
   /** The topmost folder the package step made for the staging folder (undefined: none). */

@@ -1,9 +1,11 @@
 // Step package: the box Packer made, checked (a Vagrant box for this provider), hashed and staged
-// beside its final folder; its cleanup removes a box that did not make it into place.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// beside its final folder with the package manifest the guest gave; its cleanup removes a box that
+// did not make it into place.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
-import { boxProvider } from '../render/context.ts';
+import { boxProvider, GUEST_MANIFEST } from '../render/context.ts';
+import { manifestFileName, readManifest } from '../store/manifest.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { boxDirectory, stepRunner, type BuildState } from './build-state.ts';
 
@@ -21,6 +23,8 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
     throw new Error(`${artifact} has no readable metadata.json: it is not a Vagrant box`);
   }
   if (metadata.provider !== provider) throw new Error(`${artifact} is a box for "${metadata.provider}", not ${provider}`);
+  const manifestDir = path.join(state.packerWorkDir, 'manifest');
+  const guest = readGuestManifest(manifestDir);
 
   const { hex: sha256 } = await hashFile(artifact, 'sha256');
   const dir = boxDirectory(env.boxesDir, target, env.version);
@@ -31,7 +35,22 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   moveFile(artifact, state.stagedBox);
   if ((await hashFile(state.stagedBox, 'sha256')).hex !== sha256) throw new Error(`${state.stagedBox} changed while it was moved into place`);
   writeFileSync(`${state.stagedBox}.sha256`, `${sha256}  ${provider}.box\n`);
+  copyFileSync(path.join(manifestDir, 'packages.tsv'), path.join(state.stagingDir, manifestFileName(provider)));
   state.sha256 = sha256;
+  state.guest = guest;
+}
+
+/** What scripts/manifest.sh wrote and Packer downloaded: the packages (checked line by line), the kernel, Docker's version. */
+function readGuestManifest(dir: string): NonNullable<BuildState['guest']> {
+  const missing = GUEST_MANIFEST.files.filter((file) => !existsSync(path.join(dir, file)));
+  if (missing.length) throw new Error(`Packer reported success but brought no ${missing.join(', ')} from the guest into ${dir} (scripts/manifest.sh)`);
+  const line = (file: string) => readFileSync(path.join(dir, file), 'utf8').trim();
+  const kernel = line('kernel');
+  if (!/^\S+$/.test(kernel)) throw new Error(`${path.join(dir, 'kernel')}: expected the kernel release (uname -r), found ${JSON.stringify(kernel.slice(0, 80))}`);
+  const docker = line('docker');
+  const packages = readManifest(path.join(dir, 'packages.tsv')).length;
+  if (packages === 0) throw new Error(`${path.join(dir, 'packages.tsv')} lists no package`);
+  return { kernel, ...(docker ? { docker } : {}), packages };
 }
 
 /**

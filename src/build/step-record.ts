@@ -7,6 +7,7 @@ import { runCaptured } from '../exec/captured.ts';
 import { toolPath } from '../exec/tools.ts';
 import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
+import { manifestFileName } from '../store/manifest.ts';
 import { boxDirectory, type BuildRecord, type BuildState } from './build-state.ts';
 
 export async function recordStep(state: BuildState): Promise<void> {
@@ -34,6 +35,10 @@ export async function recordStep(state: BuildState): Promise<void> {
     built_at: new Date().toISOString(),
     durations_s: { ...state.durations },
     smoke_test: state.smoke ? { passed: state.smoke.passed, checks: state.smoke.checks.length } : 'skipped',
+    ...(state.archive ? { archive: state.archive } : {}),
+    kernel: state.guest!.kernel,
+    ...(state.guest!.docker ? { docker: state.guest!.docker } : {}),
+    packages: { file: manifestFileName(provider), count: state.guest!.packages },
   };
   writeFileSync(path.join(state.stagingDir!, `${provider}.json`), `${JSON.stringify(record, null, 2)}\n`);
   state.record = record;
@@ -45,7 +50,7 @@ export async function recordStep(state: BuildState): Promise<void> {
  * record and test results are in place before it is.
  */
 function promote(stagingDir: string, dir: string, provider: string): string {
-  const sidecars = [`${provider}.box.sha256`, `${provider}.json`, `${provider}.smoke.json`, `${provider}.smoke.xml`];
+  const sidecars = [`${provider}.box.sha256`, `${provider}.json`, `${provider}.smoke.json`, `${provider}.smoke.xml`, manifestFileName(provider)];
   for (const name of sidecars) {
     if (existsSync(path.join(stagingDir, name))) renameSync(path.join(stagingDir, name), path.join(dir, name));
     else rmSync(path.join(dir, name), { force: true }); // a result of an earlier build does not describe this box

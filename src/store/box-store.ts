@@ -1,6 +1,7 @@
 // The layout of boxes/, known here alone: boxes/<org>/<box name>/<version>/<provider>.box, beside
-// it <provider>.box.sha256, the build record <provider>.json and the smoke results
-// <provider>.smoke.json and .smoke.xml. Versions are ordered as Vagrant orders them.
+// it <provider>.box.sha256, the build record <provider>.json, the package manifest
+// <provider>.packages.tsv (src/store/manifest.ts) and the smoke results <provider>.smoke.json and
+// .smoke.xml. Versions are ordered as Vagrant orders them.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 

@@ -88,7 +88,7 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
       assert.equal(resize(64).status, 0);
       const next = build('2.0.0', { STANDIN_BOX_MB: '12' });
       assert.equal(next.status, 0, next.stdout + next.stderr);
-      assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
+      assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv']);
       const after = snapshotFolder(boxes);
       for (const [entry, state] of Object.entries(lastGood)) assert.equal(after[entry], state, `${entry} unchanged`);
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
