@@ -18,7 +18,7 @@ import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { withFileLock } from '../files/lock.ts';
 import type { CommandRunner } from '../exec/command-runner.ts';
-import type { ArchiveSuite } from '../nightly/report-model.ts';
+import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 

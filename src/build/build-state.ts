@@ -13,7 +13,7 @@ import type { AptCache } from './apt-cache.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { type BaseImage } from './base-image.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
-import type { ArchiveSuite } from '../nightly/report-model.ts';
+import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];

@@ -3,6 +3,8 @@
 // JUnit and HTML renderings are made from. One cell per box x provider. Field meanings are
 // documented in docs/nightly.md; a change of meaning needs a new REPORT_SCHEMA.
 import type { Provider } from '../definitions/schema.ts';
+import type { ArchiveSuite } from '../inputs/archive-state.ts';
+import type { PackageChange } from '../store/manifest.ts';
 
 export const REPORT_SCHEMA = 'boxsmith-nightly-report/1';
 
@@ -30,22 +32,10 @@ export interface SmokeCheckReport {
   actual?: string;
 }
 
-/** One suite of the archive a box was built against (for Debian: bookworm, bookworm-updates, bookworm-security). */
-export interface ArchiveSuite {
-  /** The archive's URL and suite, e.g. http://deb.debian.org/debian bookworm-updates */
-  suite: string;
-  /** The `Date:` of its InRelease, ISO 8601. */
-  date: string;
-  /** sha256 of the InRelease file. */
-  sha256: string;
-}
-
-/** A package whose version differs from the previous version's manifest; `from` absent: added, `to` absent: removed. */
-export interface PackageChange {
-  name: string;
-  from?: string;
-  to?: string;
-}
+// Defined where they are made: src/build and src/store need them and must not import src/nightly,
+// which imports them.
+export type { ArchiveSuite } from '../inputs/archive-state.ts';
+export type { PackageChange } from '../store/manifest.ts';
 
 export interface CellReport {
   /** The definition, e.g. debian-12. */

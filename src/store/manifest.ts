@@ -3,13 +3,19 @@
 // build; and what changed between two versions of a box.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { PackageChange } from '../nightly/report-model.ts';
 import { builtVersions, compareVersions, versionDirectory } from './box-store.ts';
 
 export interface ManifestPackage {
   name: string;
   version: string;
   architecture: string;
+}
+
+/** A package whose version differs from the previous version's manifest; `from` absent: added, `to` absent: removed. */
+export interface PackageChange {
+  name: string;
+  from?: string;
+  to?: string;
 }
 
 /** The manifest's name beside the box of a provider (libvirt, virtualbox, vmware_desktop). */
