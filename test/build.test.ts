@@ -85,6 +85,18 @@ describe('boxsmith build with a stand-in packer', () => {
     assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv'], 'no partial files left');
   });
 
+  it('a box without the guest\'s manifest is not put in place: one line naming what is missing, the last good box kept', () => {
+    const { env, boxDir } = sandbox();
+    assert.equal(build(env, ['standin', '--version', '3.0.0']).status, 0);
+    const dir = boxDir('standin', '3.0.0');
+    const before = readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f)));
+    const failed = build({ ...env, STANDIN_MANIFEST: 'none' }, ['standin', '--version', '3.0.0']);
+    assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stdout, /^FAILED {2}standin \(qemu\): Packer reported success but brought no packages\.tsv, kernel, docker from the guest into \S+\/manifest \(scripts\/manifest\.sh\)$/m);
+    assert.doesNotMatch(failed.stdout + failed.stderr, /^\s+at /m, 'no stack trace');
+    assert.deepEqual(readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))), before);
+  });
+
   it('builds several boxes at once; one failure does not stop the others, and the exit code says so', () => {
     const { env, boxDir } = sandbox();
     // The stand-in fails for the box whose work folder names standin-b.
