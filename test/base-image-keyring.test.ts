@@ -25,7 +25,7 @@ describe('the base image', () => {
     const { definition } = loadDefinition('debian-12');
     const runner = new FirstCommandStandIn({ stage: 'inputs', logDir: tempDir(), signal: new AbortController().signal, deadline: Date.now() + 60_000 });
     await assert.rejects(
-      ensureBaseImage({ box: 'debian-12', definition, cacheDir: tempDir(), root: REPO_ROOT, aptProxy: undefined, runner, onWarning: () => {} }),
+      ensureBaseImage({ box: 'debian-12', definition, archive: [], cacheDir: tempDir(), root: REPO_ROOT, aptProxy: undefined, runner, onWarning: () => {} }),
       /stopped by the stand-in/,
     );
     assert.equal(runner.recorded?.command, 'debootstrap');

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { boxsmith, REPO_ROOT, tempDir } from './helpers.ts';
 
 export const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer');
+/** Where the stand-in boxes' archive is: a local port that refuses connections. */
+export const UNREACHABLE_ARCHIVE = '127.0.0.1:1';
 
 export function buildSandbox(prefix = 'boxsmith-test-', boxes: string[] = ['standin']) {
   const root = tempDir(prefix);
@@ -19,7 +21,9 @@ export function buildSandbox(prefix = 'boxsmith-test-', boxes: string[] = ['stan
   for (const name of boxes) {
     writeFileSync(
       path.join(definitions, `${name}.yaml`),
-      ['extends: ubuntu-14.04', `box_name: ${name}-amd64`, 'providers: [qemu]', 'base:', '  iso:', '    file: standin.iso', `    urls: ["file://${iso}"]`, `    checksum: sha256:${isoSha256}`, ''].join('\n'),
+      // The archive at a port nobody listens on: the build's archive state fails at once, offline.
+      ['extends: ubuntu-14.04', `box_name: ${name}-amd64`, 'providers: [qemu]', 'base:', '  iso:', '    file: standin.iso', `    urls: ["file://${iso}"]`, `    checksum: sha256:${isoSha256}`,
+        '  installer:', '    preseed:', `      mirror_host: ${UNREACHABLE_ARCHIVE}`, ''].join('\n'),
     );
   }
   const env = {

@@ -43,12 +43,12 @@ async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
 }
 
 describe('boxsmith build with a stand-in packer', () => {
-  it('puts a verified box, its sha256 and a build record into boxes/<org>/<name>/<version>/', () => {
+  it('puts a verified box, its sha256, a build record and the package manifest into boxes/<org>/<name>/<version>/', () => {
     const { env, boxDir } = sandbox();
     const result = build(env, ['standin', '--version', '1.0.0']);
     assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
     const dir = boxDir('standin', '1.0.0');
-    assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
+    assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv']);
     const check = run('sha256sum', ['-c', 'libvirt.box.sha256'], { cwd: dir });
     assert.equal(check.status, 0, check.stdout + check.stderr);
     const record = JSON.parse(readFileSync(path.join(dir, 'libvirt.json'), 'utf8'));
@@ -60,6 +60,14 @@ describe('boxsmith build with a stand-in packer', () => {
     assert.match(record.git_revision, /^([0-9a-f]{40}(-dirty)?|unknown)$/);
     assert.equal(record.sha256, readFileSync(path.join(dir, 'libvirt.box.sha256'), 'utf8').split(' ')[0]);
     assert.deepEqual(Object.keys(record.durations_s), ['render', 'inputs', 'build', 'package']);
+    // What the stand-in left as the guest's manifest (scripts/manifest.sh in a real build).
+    assert.equal(record.kernel, '4.4.0-148-generic');
+    assert.equal(record.docker, '1.6.2');
+    assert.deepEqual(record.packages, { file: 'libvirt.packages.tsv', count: 2 });
+    assert.match(readFileSync(path.join(dir, 'libvirt.packages.tsv'), 'utf8'), /^base-files\t7\.2ubuntu5\.6\tamd64\n/);
+    // An installer box whose archive the host cannot read is built, and says so.
+    assert.equal(record.archive, undefined);
+    assert.match(result.stdout + result.stderr, /standin: the archive state is not recorded: cannot read the archive state from http:\/\/127\.0\.0\.1:1\/ubuntu\/dists\/trusty\/InRelease/);
     assert.match(result.stdout, /ok {6}standin \(qemu\)/);
   });
 
@@ -67,14 +75,26 @@ describe('boxsmith build with a stand-in packer', () => {
     const { env, boxDir } = sandbox();
     assert.equal(build(env, ['standin', '--version', '2.0.0']).status, 0);
     const dir = boxDir('standin', '2.0.0');
-    const before = ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json'].map((f) => readFileSync(path.join(dir, f)));
+    const before = ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv'].map((f) => readFileSync(path.join(dir, f)));
 
     const failed = build({ ...env, STANDIN_MODE: 'fail' }, ['standin', '--version', '2.0.0']);
     assert.notEqual(failed.status, 0);
     assert.match(failed.stdout, /FAILED {2}standin \(qemu\): .*build/);
-    const after = ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json'].map((f) => readFileSync(path.join(dir, f)));
+    const after = ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv'].map((f) => readFileSync(path.join(dir, f)));
     assert.deepEqual(after, before);
-    assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json'], 'no partial files left');
+    assert.deepEqual(readdirSync(dir).sort(), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv'], 'no partial files left');
+  });
+
+  it('a box without the guest\'s manifest is not put in place: one line naming what is missing, the last good box kept', () => {
+    const { env, boxDir } = sandbox();
+    assert.equal(build(env, ['standin', '--version', '3.0.0']).status, 0);
+    const dir = boxDir('standin', '3.0.0');
+    const before = readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f)));
+    const failed = build({ ...env, STANDIN_MANIFEST: 'none' }, ['standin', '--version', '3.0.0']);
+    assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stdout, /^FAILED {2}standin \(qemu\): Packer reported success but brought no packages\.tsv, kernel, docker from the guest into \S+\/manifest \(scripts\/manifest\.sh\)$/m);
+    assert.doesNotMatch(failed.stdout + failed.stderr, /^\s+at /m, 'no stack trace');
+    assert.deepEqual(readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))), before);
   });
 
   it('builds several boxes at once; one failure does not stop the others, and the exit code says so', () => {

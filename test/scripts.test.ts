@@ -1,10 +1,11 @@
 // Guest scripts run on this host where they can be: kernel-cmdline.sh against GRUB and extlinux
-// files in a temporary folder. `update-grub` cannot run outside a guest, so a stand-in records
+// files in a temporary folder, manifest.sh against this host's own dpkg database. `update-grub` cannot run outside a guest, so a stand-in records
 // that it was called; the test names say so.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { parseManifest } from '../src/store/manifest.ts';
 import { REPO_ROOT, run, tempDir } from './helpers.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts', 'kernel-cmdline.sh');
@@ -94,5 +95,26 @@ describe('the VMware Tools kernel hook', () => {
     const result = run('shellcheck', ['--severity=style', file]);
     assert.equal(result.status, 0, result.stdout);
     assert.match(hook, /^#!\/bin\/sh\n/);
+  });
+});
+
+describe('manifest.sh', () => {
+  it('on this host (a Debian system): every installed package, parseable, sorted; the running kernel; nothing outside its folder', () => {
+    const out = path.join(tempDir(), 'manifest');
+    // A PATH without /usr/local/bin, where this host may have a docker client: no Docker, as in a
+    // box without it.
+    const result = run('bash', [path.join(REPO_ROOT, 'scripts', 'manifest.sh')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', BOXSMITH_MANIFEST_DIR: out } });
+    assert.equal(result.status, 0, result.stderr);
+    const packages = parseManifest(readFileSync(path.join(out, 'packages.tsv'), 'utf8'), 'packages.tsv');
+    const installed = run('dpkg-query', ['-W', '-f=${db:Status-Abbrev} ${Package}:${Architecture}\n']).stdout.split('\n').filter((line) => /^.i/.test(line));
+    assert.equal(packages.length, installed.length);
+    assert.ok(packages.some((p) => p.name === 'dpkg'), 'dpkg itself is listed');
+    const names = packages.map((p) => `${p.name}\t${p.architecture}`);
+    assert.deepEqual(names, [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    assert.equal(readFileSync(path.join(out, 'kernel'), 'utf8'), `${run('uname', ['-r']).stdout.trim()}\n`);
+    if (!['/usr/bin/docker', '/bin/docker'].some((file) => existsSync(file))) {
+      assert.equal(readFileSync(path.join(out, 'docker'), 'utf8'), '\n');
+      assert.match(result.stdout, new RegExp(`^manifest\\.sh: ${packages.length} packages, kernel \\S+, Docker none$`, 'm'));
+    }
   });
 });

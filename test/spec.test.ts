@@ -5,7 +5,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDefinition } from '../src/definitions/load.ts';
-import { provisioningPlan, scriptEnvironment } from '../src/render/context.ts';
+import { GUEST_MANIFEST, provisioningPlan, scriptEnvironment } from '../src/render/context.ts';
 import { renderBox } from '../src/render/render.ts';
 import { hclAttribute, REPO_ROOT, sourceBlock, tempDir } from './helpers.ts';
 
@@ -231,7 +231,7 @@ describe('vagrant user, insecure key, Docker, small boxes', () => {
       const order = provisioners(hcl).flatMap((p) => p.scripts);
       assert.equal(order[0], 'apt.sh');
       assert.ok(order.indexOf('vagrant-user.sh') < order.indexOf('docker.sh'));
-      assert.deepEqual(order.slice(-3), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh']);
+      assert.deepEqual(order.slice(-4), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh']);
       assert.match(hcl, /provisioner "file" \{\n    source      = "\$\{path\.root\}\/keys\/vagrant\.pub"/);
       assert.match(hcl, /post-processor "vagrant" \{\n    output\s+= "\$\{var\.work_dir\}\/\{\{ \.Provider \}\}\.box"\n    vagrantfile_template = "\$\{path\.root\}\/Vagrantfile"/);
       const key = files.find((f) => f.path === 'keys/vagrant');
@@ -250,6 +250,44 @@ describe('vagrant user, insecure key, Docker, small boxes', () => {
     assert.match(script, /visudo -cf/);
     assert.match(script, /\/tmp\/vagrant-insecure\.pub "\$home\/\.ssh\/authorized_keys"/);
   });
+});
+
+describe('fresh boxes: the archive\'s updates applied, the packages as shipped recorded', () => {
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: upgrade.sh runs on every provider right after apt.sh, before the kernel is installed and checked`, () => {
+      const steps = provisioners(rendered(box).hcl);
+      const order = steps.flatMap((p) => p.scripts);
+      assert.deepEqual(order.slice(0, 2), ['apt.sh', 'upgrade.sh']);
+      assert.ok(order.indexOf('upgrade.sh') < order.indexOf('kernel-install.sh'));
+      assert.equal(steps.find((p) => p.scripts.includes('upgrade.sh'))!.only, undefined);
+    });
+
+    it(`${box}: after manifest.sh, the last script, Packer downloads each file it writes into the build's work folder`, () => {
+      const { hcl } = rendered(box);
+      const after = hcl.slice(hcl.indexOf('scripts/manifest.sh'));
+      const downloads = [...after.matchAll(/provisioner "file" \{([\s\S]*?)\n  \}/g)].map(([, body]) => ({
+        direction: hclAttribute(body!, 'direction'),
+        source: hclAttribute(body!, 'source'),
+        destination: hclAttribute(body!, 'destination'),
+      }));
+      assert.deepEqual(
+        downloads,
+        GUEST_MANIFEST.files.map((file) => ({ direction: '"download"', source: `"/run/boxsmith-manifest/${file}"`, destination: `"\${var.work_dir}/manifest/${file}"` })),
+      );
+      assert.ok(after.indexOf('provisioner "file"') < after.indexOf('post-processor "vagrant"'));
+      const script = readFileSync(path.join(REPO_ROOT, 'scripts', 'manifest.sh'), 'utf8');
+      assert.ok(script.includes(`:-${GUEST_MANIFEST.guestDir}}`), 'manifest.sh writes where Packer downloads from');
+      for (const file of GUEST_MANIFEST.files) assert.ok(script.includes(`"$out/${file}"`), `manifest.sh writes ${file}`);
+    });
+  }
+
+  for (const box of UBUNTU) {
+    it(`${box}: the installer applies every update of the archive (pkgsel/upgrade full-upgrade)`, () => {
+      const preseed = rendered(box).file('http/preseed.cfg');
+      assert.match(preseed, /^d-i pkgsel\/upgrade select full-upgrade$/m);
+      assert.doesNotMatch(preseed, /pkgsel\/upgrade select none/);
+    });
+  }
 });
 
 describe('settings come from the definition, not the templates', () => {

@@ -2,7 +2,8 @@
 // scripts the Packer build runs, in a chroot), then a partitioned, sparse disk with extlinux, as
 // qcow2. Debian's installer cannot run where the archive serves no installer .udebs, and building
 // the initramfs under software emulation takes minutes where the host takes seconds.
-// Cached by the hash of everything that goes into it.
+// Cached by the hash of everything that goes into it, the archive's state among them: when the
+// archive has new packages, a new image is made rather than an old one upgraded night after night.
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { withFileLock } from '../files/lock.ts';
 import type { CommandRunner } from '../exec/command-runner.ts';
+import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 
@@ -33,6 +35,8 @@ export interface BaseImage {
 export interface BaseImageOptions {
   box: string;
   definition: Definition;
+  /** The archive's state now (see archiveState): part of the cache key. */
+  archive: ArchiveSuite[];
   cacheDir: string;
   /** The repository root: guest scripts and Vagrant's public key come from it. */
   root: string;
@@ -80,9 +84,11 @@ export async function baseImagePrerequisites(): Promise<string[]> {
 }
 
 /** The hash of everything that decides the image's content. */
-export function baseImageKey(box: string, definition: Definition, root: string): string {
+export function baseImageKey(box: string, definition: Definition, root: string, archive: ArchiveSuite[]): string {
   const inputs = {
     box,
+    // The InRelease digests: what debootstrap and the upgrade in the chroot would install.
+    archive: archive.map(({ suite, sha256 }) => ({ suite, sha256 })),
     os: definition.os,
     debootstrap: definition.base.debootstrap,
     disk_mb: definition.hardware.disk_mb,
@@ -131,7 +137,7 @@ export async function checkCachedBaseImage(dir: string): Promise<CachedBaseImage
  */
 export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseImage> {
   const { box, definition, cacheDir } = options;
-  const key = baseImageKey(box, definition, options.root);
+  const key = baseImageKey(box, definition, options.root, options.archive);
   const dir = path.join(cacheDir, 'base-images', `${box}-${key}`);
   const cached = await checkCachedBaseImage(dir);
   if (cached.usable) return cached.image;
@@ -194,7 +200,7 @@ async function makeBaseImage(options: BaseImageOptions, key: string, dir: string
     const recordFile = path.join(work, 'base.json');
     writeFileSync(
       recordFile,
-      `${JSON.stringify({ box, key, sha256, size: statSync(qcow2).size, root_uuid: rootUuid, created: new Date().toISOString() }, null, 2)}\n`,
+      `${JSON.stringify({ box, key, sha256, size: statSync(qcow2).size, root_uuid: rootUuid, archive: options.archive, created: new Date().toISOString() }, null, 2)}\n`,
     );
     await syncFile(recordFile);
     rmSync(dir, { recursive: true, force: true });

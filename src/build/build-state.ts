@@ -16,6 +16,7 @@ import type { AptCache } from './apt-cache.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { type BaseImage } from './base-image.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
+import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -73,7 +74,10 @@ export interface BuildState {
   baseImage?: BaseImage;
   /** The VirtualBox/VMware VM Packer is making; cleared once Packer has finished (and removed it). */
   buildVm?: HypervisorVm;
+  archive?: ArchiveSuite[];
   artifact?: string;
+  /** What the guest said of itself at the end of its build (scripts/manifest.sh). */
+  guest?: { kernel: string; docker?: string; packages: number };
   /** Where the box and its files wait to be put in place, beside their final folder. */
   staging?: Staging;
   stagedBox?: string;

@@ -1,6 +1,8 @@
-// Step inputs: what Packer starts from: the ISO through the cache, or the debootstrap base image.
+// Step inputs: what Packer starts from: the ISO through the cache, or the debootstrap base image;
+// and the state of the archive the box is built against, for the record and the base image's key.
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
+import { archiveState } from '../inputs/archive-state.ts';
 import { ensureIso } from '../inputs/iso.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { ensureBaseImage } from './base-image.ts';
@@ -17,6 +19,12 @@ export async function inputsStep(state: BuildState, ctx: StepContext): Promise<v
     state.env.onLine?.(message, state.target);
   };
   if (definition.base.kind === 'iso') {
+    // Recorded when the build host can read it; the guest's upgrade (scripts/upgrade.sh) does not
+    // depend on it, and a VMware guest reaches its archive without the host.
+    state.archive = await archiveState(definition).catch((error: Error) => {
+      warn(`${box}: the archive state is not recorded: ${error.message}`);
+      return undefined;
+    });
     state.iso = await ensureIso(definition.base.iso!, {
       cacheDir: state.env.cacheDir,
       signal: ctx.signal,
@@ -24,9 +32,12 @@ export async function inputsStep(state: BuildState, ctx: StepContext): Promise<v
       onProgress: (progress) => state.env.onLine?.(`${definition.base.iso!.file} ${progressBar(progress.received, progress.total)}`, state.target),
     });
   } else {
+    // The base image's cache key: a debootstrap box cannot be built without its archive anyway.
+    state.archive = await archiveState(definition);
     state.baseImage = await ensureBaseImage({
       box,
       definition,
+      archive: state.archive,
       cacheDir: state.env.cacheDir,
       root: REPO_ROOT,
       aptProxy: state.env.aptCache?.hostUrl,

@@ -36,6 +36,10 @@ export async function recordStep(state: BuildState): Promise<void> {
     built_at: new Date().toISOString(),
     durations_s: { ...state.durations },
     smoke_test: state.smoke ? { passed: state.smoke.passed, checks: state.smoke.checks.length } : 'skipped',
+    ...(state.archive ? { archive: state.archive } : {}),
+    kernel: state.guest!.kernel,
+    ...(state.guest!.docker ? { docker: state.guest!.docker } : {}),
+    packages: { file: path.basename(stagedFiles(state.staging!).packageManifest), count: state.guest!.packages },
   };
   writeBuildRecord(stagedFiles(state.staging!).record, record);
   state.record = record;

@@ -4,8 +4,7 @@
 // documented in docs/nightly.md; a change of meaning needs a new REPORT_SCHEMA.
 import type { Provider } from '../definitions/schema.ts';
 import type { ArchiveSuite } from '../inputs/archive-state.ts';
-
-export type { ArchiveSuite };
+import type { PackageChange } from '../store/manifest.ts';
 
 export const REPORT_SCHEMA = 'boxsmith-nightly-report/1';
 
@@ -33,13 +32,10 @@ export interface SmokeCheckReport {
   actual?: string;
 }
 
-
-/** A package whose version differs from the previous version's manifest; `from` absent: added, `to` absent: removed. */
-export interface PackageChange {
-  name: string;
-  from?: string;
-  to?: string;
-}
+// Defined where they are made: src/build and src/store need them and must not import src/nightly,
+// which imports them.
+export type { ArchiveSuite } from '../inputs/archive-state.ts';
+export type { PackageChange } from '../store/manifest.ts';
 
 export interface CellReport {
   /** The definition, e.g. debian-12. */

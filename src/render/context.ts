@@ -50,7 +50,8 @@ export function provisioningPlan(definition: Definition): ShellProvisioner[] {
   const step = (scripts: string[], extra: Partial<ShellProvisioner> = {}) =>
     plan.push({ scripts, only: false, expect_disconnect: false, pause_before: false, ...extra });
 
-  step(['apt.sh', 'vagrant-user.sh', 'kernel-install.sh', 'kernel-cmdline.sh']);
+  // Upgraded first: a new kernel from the archive is the one kernel-install.sh checks and the reboot boots.
+  step(['apt.sh', 'upgrade.sh', 'vagrant-user.sh', 'kernel-install.sh', 'kernel-cmdline.sh']);
   if (definition.kernel.packages.length > 0) {
     // A new kernel: boot it now, so guest tools are built for it and the check below sees it.
     step(['reboot.sh'], { expect_disconnect: true });
@@ -66,9 +67,16 @@ export function provisioningPlan(definition: Definition): ShellProvisioner[] {
     step(['virtualbox-guest-additions.sh'], { only: [sourceRef('virtualbox')] });
   }
   if (definition.providers.includes('vmware')) step(['vmware-tools.sh'], { only: [sourceRef('vmware')] });
-  step(['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh']);
+  // The manifest last: it describes the packages as shipped (after cleanup.sh's autoremove).
+  step(['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh']);
   return plan;
 }
+
+/**
+ * What manifest.sh leaves in the guest's /run (a tmpfs, so nothing of it is on the box's disk) and
+ * Packer downloads into `<work_dir>/manifest/`: the installed packages, the kernel, Docker's version.
+ */
+export const GUEST_MANIFEST = { guestDir: '/run/boxsmith-manifest', files: ['packages.tsv', 'kernel', 'docker'] } as const;
 
 /** Settings the guest scripts read, as `NAME=value` (values may use the template's variables). */
 export function scriptEnvironment(definition: Definition): [string, string][] {
@@ -141,6 +149,10 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     // them); cleanup.sh removes the file, after which NOPASSWD sudo needs none.
     shutdown_command: `cat ${passwordFile} 2>/dev/null | sudo -S shutdown -P now`,
     execute_command: hclString(`cat ${passwordFile} 2>/dev/null | {{ .Vars }} sudo -S -E bash -eux '{{ .Path }}'`),
+    manifest_downloads: GUEST_MANIFEST.files.map((file) => ({
+      source: hclString(`${GUEST_MANIFEST.guestDir}/${file}`),
+      destination: hclTemplate(`\${var.work_dir}/manifest/${file}`, ['work_dir']),
+    })),
     provisioners: provisioningPlan(definition).map((provisioner) => ({
       ...provisioner,
       scripts: hclList(provisioner.scripts.map((script) => `"\${path.root}/scripts/${script}"`), '    '),

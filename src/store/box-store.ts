@@ -1,8 +1,8 @@
 // The layout of boxes/, known here alone: boxes/<org>/<box name>/<version>/<provider>.box, beside
-// it <provider>.box.sha256, the build record <provider>.json (./build-record.ts), the smoke results
-// <provider>.smoke.json and .smoke.xml and publish's upload journal <provider>.uploads.json; a
-// build's files wait in a staging folder beside them (./staging.ts). Versions are ordered as
-// Vagrant orders them.
+// it <provider>.box.sha256, the build record <provider>.json (./build-record.ts), the package
+// manifest <provider>.packages.tsv (./manifest.ts), the smoke results <provider>.smoke.json and
+// .smoke.xml and publish's upload journal <provider>.uploads.json; a build's files wait in a
+// staging folder beside them (./staging.ts). Versions are ordered as Vagrant orders them.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { displayPath } from '../definitions/errors.ts';
@@ -65,6 +65,8 @@ export interface BoxFiles {
   checksum: string;
   /** The build record (./build-record.ts). */
   record: string;
+  /** Every package installed in the box, `name<TAB>version<TAB>arch` (./manifest.ts). */
+  packageManifest: string;
   smokeResult: string;
   /** The smoke result as JUnit XML, for CI. */
   smokeJunit: string;
@@ -78,6 +80,7 @@ export function boxFiles(dir: string, provider: string): BoxFiles {
     box: path.join(dir, `${provider}.box`),
     checksum: path.join(dir, `${provider}.box.sha256`),
     record: path.join(dir, `${provider}.json`),
+    packageManifest: path.join(dir, `${provider}.packages.tsv`),
     smokeResult: path.join(dir, `${provider}.smoke.json`),
     smokeJunit: path.join(dir, `${provider}.smoke.xml`),
     uploadJournal: path.join(dir, `${provider}.uploads.json`),
@@ -86,7 +89,7 @@ export function boxFiles(dir: string, provider: string): BoxFiles {
 
 /** The files a build puts in place beside its box, each describing that box alone. */
 export function buildSidecars(files: BoxFiles): string[] {
-  return [files.checksum, files.record, files.smokeResult, files.smokeJunit];
+  return [files.checksum, files.record, files.packageManifest, files.smokeResult, files.smokeJunit];
 }
 
 export function writeChecksumFile(boxFile: string, sha256: string): void {

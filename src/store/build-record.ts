@@ -35,6 +35,16 @@ const BuildRecordSchema = Type.Object({
   smoke_test: Type.Union([Type.Object({ passed: Type.Boolean(), checks: Type.Integer({ minimum: 0 }) }), Type.Literal('skipped')], {
     description: '{"passed": true or false, "checks": a count} or "skipped"',
   }),
+  // Absent from records of builds before boxsmith took them; `archive` also when an installer
+  // box's archive could not be read from the build host.
+  /** The archive's suites (src/inputs/archive-state.ts) as the build found them when it started. */
+  archive: Type.Optional(Type.Array(Type.Object({ suite: Type.String(), date: Type.String(), sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) }))),
+  /** The kernel the box ran at the end of its build (`uname -r`). */
+  kernel: Type.Optional(Type.String()),
+  /** The Docker daemon's version, when the box has Docker. */
+  docker: Type.Optional(Type.String()),
+  /** The package manifest beside the box (./manifest.ts). */
+  packages: Type.Optional(Type.Object({ file: Type.String({ pattern: '^[^/]+\\.packages\\.tsv$' }), count: Type.Integer({ minimum: 0 }) })),
 });
 
 export type BuildRecord = Static<typeof BuildRecordSchema>;

@@ -75,7 +75,7 @@ describe('a damaged base image in the cache', () => {
     if (process.getuid?.() !== 0) return t.skip('needs root: without it ensureBaseImage stops at its prerequisites');
     const cacheDir = tempDir('boxsmith-fault-base-');
     const { definition } = loadDefinition('debian-12');
-    const dir = path.join(cacheDir, 'base-images', `debian-12-${baseImageKey('debian-12', definition, REPO_ROOT)}`);
+    const dir = path.join(cacheDir, 'base-images', `debian-12-${baseImageKey('debian-12', definition, REPO_ROOT, [])}`);
     const { image, size } = cacheEntry(dir);
     truncateSync(image, Math.floor(size / 2));
     const host = snapshotHost({ folders: [cacheDir], libvirt: false });
@@ -85,7 +85,7 @@ describe('a damaged base image in the cache', () => {
     stop.abort(new Error('stopped before debootstrap by the test'));
     const runner = new CommandRunner({ stage: 'inputs', logDir: tempDir('boxsmith-fault-base-logs-'), signal: stop.signal, deadline: Date.now() + 60_000 });
     await assert.rejects(
-      ensureBaseImage({ box: 'debian-12', definition, cacheDir, root: REPO_ROOT, aptProxy: undefined, runner, onWarning: (m) => warnings.push(m) }),
+      ensureBaseImage({ box: 'debian-12', definition, archive: [], cacheDir, root: REPO_ROOT, aptProxy: undefined, runner, onWarning: (m) => warnings.push(m) }),
       (error: Error) => {
         // The damaged image was not returned: making a new one began, and the test's abort ended it.
         assert.match(`${error.message} ${String(error.cause ?? '')}`, /stopped before debootstrap by the test|abort/i);

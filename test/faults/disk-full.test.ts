@@ -57,8 +57,9 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
       assert.deepEqual(snapshotFolder(boxes), lastGood, 'no staging or version folder left; the last good box byte for byte');
 
-      // Record: after the stand-in made its box, another program fills the disk up to the box and
-      // its checksum file: the box is staged, and the build record is what no longer fits.
+      // Record: after the stand-in made its box, another program fills the disk up to the box, its
+      // checksum file and its package manifest (a page each): the box is staged, and the build
+      // record is what no longer fits.
       const filler = path.join(boxes, 'someone-elses.file');
       const fillingPacker = path.join(root, 'filling-packer');
       writeFileSync(
@@ -70,7 +71,7 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
           'for arg; do case "$arg" in work_dir=*) box=${arg#work_dir=}/libvirt.box ;; esac; done',
           'page=4096; size=$(stat -c %s "$box")',
           `free=$(( $(stat -f -c '%a * %S' '${boxes}') ))`,
-          `fallocate -l $(( free - (size + page - 1) / page * page - page )) '${filler}'`,
+          `fallocate -l $(( free - (size + page - 1) / page * page - 2 * page )) '${filler}'`,
           '',
         ].join('\n'),
         { mode: 0o755 },
@@ -88,7 +89,7 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
       assert.equal(resize(64).status, 0);
       const next = build('2.0.0', { STANDIN_BOX_MB: '12' });
       assert.equal(next.status, 0, next.stdout + next.stderr);
-      assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json']);
+      assert.deepEqual(Object.keys(snapshotFolder(path.join(boxes, 'phusion/standin-amd64/2.0.0'))), ['libvirt.box', 'libvirt.box.sha256', 'libvirt.json', 'libvirt.packages.tsv']);
       const after = snapshotFolder(boxes);
       for (const [entry, state] of Object.entries(lastGood)) assert.equal(after[entry], state, `${entry} unchanged`);
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
