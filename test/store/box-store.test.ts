@@ -69,6 +69,7 @@ describe('the layout of boxes/', () => {
       box: `${dir}/libvirt.box`,
       checksum: `${dir}/libvirt.box.sha256`,
       record: `${dir}/libvirt.json`,
+      packageManifest: `${dir}/libvirt.packages.tsv`,
       smokeResult: `${dir}/libvirt.smoke.json`,
       smokeJunit: `${dir}/libvirt.smoke.xml`,
       uploadJournal: `${dir}/libvirt.uploads.json`,
