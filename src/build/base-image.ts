@@ -17,6 +17,7 @@ import { runCaptured } from '../exec/captured.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { withFileLock } from '../files/lock.ts';
+import { markBaseImageUsed, pruneBaseImages } from './base-image-prune.ts';
 import type { CommandRunner } from '../exec/command-runner.ts';
 import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
@@ -140,9 +141,12 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
   const key = baseImageKey(box, definition, options.root, options.archive);
   const dir = path.join(cacheDir, 'base-images', `${box}-${key}`);
   const cached = await checkCachedBaseImage(dir);
-  if (cached.usable) return cached.image;
+  if (cached.usable) {
+    markBaseImageUsed(dir);
+    return cached.image;
+  }
   mkdirSync(path.dirname(dir), { recursive: true });
-  return withFileLock(
+  const image = await withFileLock(
     `${dir}.lock`,
     async () => {
       // Another build may have made it while this one waited.
@@ -156,6 +160,9 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
       onWait: (owner) => options.onWait?.(`waiting for ${owner ? `pid ${owner.pid} (since ${owner.since})` : 'another build'}, which is making the ${box} base image`),
     },
   );
+  markBaseImageUsed(dir);
+  for (const removed of pruneBaseImages(path.dirname(dir), box)) options.onWarning?.(`removed the base image ${removed}: two newer ${box} images exist and it was unused for a day`);
+  return image;
 }
 
 async function makeBaseImage(options: BaseImageOptions, key: string, dir: string): Promise<BaseImage> {
