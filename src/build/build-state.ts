@@ -13,6 +13,7 @@ import type { AptCache } from './apt-cache.ts';
 import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { type BaseImage } from './base-image.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
+import type { BoxInputs } from './box-inputs.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -20,6 +21,8 @@ export type BuildStepName = (typeof BUILD_STEPS)[number];
 export interface BuildTarget {
   loaded: LoadedDefinition;
   provider: Provider;
+  /** Its inputs, when the caller found them out already (the nightly's plan); else the render step does. */
+  inputs?: BoxInputs;
 }
 
 export interface BuildEnvironment {
@@ -66,6 +69,10 @@ export interface BuildRecord {
   built_at: string;
   durations_s: Record<string, number>;
   smoke_test: { passed: boolean; checks: number } | 'skipped';
+  /** sha256 over `inputs` (src/build/box-inputs.ts); absent when an input could not be found out. */
+  input_hash?: string;
+  /** The box's inputs by name, each a sha256. */
+  inputs?: Record<string, string>;
 }
 
 export interface BuildResult {
@@ -97,6 +104,7 @@ export interface BuildState {
   sha256?: string;
   smoke?: SmokeResult;
   record?: BuildRecord;
+  inputs?: BoxInputs;
   durations: Record<string, number>;
 }
 

@@ -2,12 +2,11 @@
 // boxes/<org>/<box>/<version>/, the box last.
 import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Provider } from '../definitions/schema.ts';
 import { runCaptured } from '../exec/captured.ts';
-import { toolPath } from '../exec/tools.ts';
 import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { boxDirectory, type BuildRecord, type BuildState } from './build-state.ts';
+import { hypervisorVersion } from './box-inputs.ts';
 
 export async function recordStep(state: BuildState): Promise<void> {
   const { target, env } = state;
@@ -34,6 +33,8 @@ export async function recordStep(state: BuildState): Promise<void> {
     built_at: new Date().toISOString(),
     durations_s: { ...state.durations },
     smoke_test: state.smoke ? { passed: state.smoke.passed, checks: state.smoke.checks.length } : 'skipped',
+    ...(state.inputs?.input_hash ? { input_hash: state.inputs.input_hash } : {}),
+    ...(state.inputs ? { inputs: state.inputs.inputs } : {}),
   };
   writeFileSync(path.join(state.stagingDir!, `${provider}.json`), `${JSON.stringify(record, null, 2)}\n`);
   state.record = record;
@@ -61,11 +62,4 @@ async function gitRevision(): Promise<string> {
   if (head.exitCode !== 0) return 'unknown';
   const dirty = await runCaptured('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no'], { timeoutMs: 10_000 });
   return `${head.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
-}
-
-async function hypervisorVersion(provider: Provider): Promise<string> {
-  const [command, args] =
-    provider === 'qemu' ? [toolPath('qemu'), ['--version']] : provider === 'virtualbox' ? [toolPath('vboxmanage'), ['--version']] : [toolPath('vmrun'), []];
-  const result = await runCaptured(command, args, { timeoutMs: 10_000 });
-  return `${result.stdout}${result.stderr}`.split('\n').find((line) => /\d+\.\d+/.test(line))?.trim() ?? 'unknown';
 }

@@ -4,8 +4,17 @@
 // a nightly's input hash, of the base image's cache key and of the build record.
 import { createHash } from 'node:crypto';
 import type { Definition } from '../definitions/schema.ts';
-import type { ArchiveSuite } from '../nightly/report-model.ts';
 import { DEFAULT_NETWORK_SETTINGS, describeFailure, httpClient, type NetworkSettings } from './http.ts';
+
+/** One suite of the archive a box was built against (for Debian: bookworm, bookworm-updates, bookworm-security). */
+export interface ArchiveSuite {
+  /** The archive's URL and suite, e.g. http://deb.debian.org/debian bookworm-updates */
+  suite: string;
+  /** The `Date:` of its InRelease, ISO 8601. */
+  date: string;
+  /** sha256 of the InRelease file. */
+  sha256: string;
+}
 
 /** The suites a definition's guest installs packages from: [archive URL, suite name]. */
 export function archiveSuites(definition: Definition): Array<{ archive: string; suite: string }> {

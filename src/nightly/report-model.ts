@@ -3,6 +3,7 @@
 // JUnit and HTML renderings are made from. One cell per box x provider. Field meanings are
 // documented in docs/nightly.md; a change of meaning needs a new REPORT_SCHEMA.
 import type { Provider } from '../definitions/schema.ts';
+import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
 export const REPORT_SCHEMA = 'boxsmith-nightly-report/1';
 
@@ -30,15 +31,8 @@ export interface SmokeCheckReport {
   actual?: string;
 }
 
-/** One suite of the archive a box was built against (for Debian: bookworm, bookworm-updates, bookworm-security). */
-export interface ArchiveSuite {
-  /** The archive's URL and suite, e.g. http://deb.debian.org/debian bookworm-updates */
-  suite: string;
-  /** The `Date:` of its InRelease, ISO 8601. */
-  date: string;
-  /** sha256 of the InRelease file. */
-  sha256: string;
-}
+// The type lives with its producer: inputs/ must not import nightly/ (nightly/ imports build/, which imports inputs/).
+export type { ArchiveSuite };
 
 /** A package whose version differs from the previous version's manifest; `from` absent: added, `to` absent: removed. */
 export interface PackageChange {
