@@ -26,6 +26,15 @@ export const RUNNER_LABELS: Record<Provider, string[]> = {
   vmware: ['self-hosted', 'vmware'],
 };
 
+/**
+ * The container a provider's build job runs in: qemu builds on a hosted runner, in the README's
+ * host (Debian 12, root; privileged for /dev/kvm and loop devices); the self-hosted VirtualBox and
+ * VMware runners are such hosts themselves.
+ */
+export const RUNNER_CONTAINERS: Partial<Record<Provider, { image: string; options: string }>> = {
+  qemu: { image: 'debian:12', options: '--privileged' },
+};
+
 export interface LastGoodBuild {
   record: BuildRecord;
   /** The box file (local) or where the target holds it. */
@@ -155,7 +164,15 @@ export function planMatrix(cells: CellPlan[], version: string) {
     version,
     include: cells
       .filter((c) => c.decision === 'build')
-      .map((c) => ({ box: c.box, provider: c.provider, cell: `${c.box}:${c.provider}`, runs_on: RUNNER_LABELS[c.provider], reason: c.reason, changed_inputs: c.changed_inputs ?? [] })),
+      .map((c) => ({
+        box: c.box,
+        provider: c.provider,
+        cell: `${c.box}:${c.provider}`,
+        runs_on: RUNNER_LABELS[c.provider],
+        ...(RUNNER_CONTAINERS[c.provider] ? { container: RUNNER_CONTAINERS[c.provider] } : {}),
+        reason: c.reason,
+        changed_inputs: c.changed_inputs ?? [],
+      })),
     unchanged: cells.filter((c) => c.decision === 'unchanged').map((c) => ({ box: c.box, provider: c.provider, since: c.last!.record.version, reason: c.reason })),
     skipped: cells.filter((c) => c.decision === 'skipped').map((c) => ({ box: c.box, provider: c.provider, reason: c.reason })),
   };

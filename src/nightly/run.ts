@@ -68,7 +68,8 @@ export async function runNightly(options: NightlyOptions): Promise<number> {
   else claimFolder({ dir: options.reportDir, kind: 'reports', namedBy: '--report-dir' });
   if (target?.kind === 'static') claimCatalogTree(target.root, { checkOnly: options.publishDryRun });
   const cacheDir = cacheRoot();
-  claimOutputFolders({ cache: cacheDir });
+  // All of them before the lock (in the cache folder) and the plan, which reads boxes/.
+  claimOutputFolders({ boxes: dirs.boxesDir, work: dirs.workRoot, logs: dirs.logsDir, cache: cacheDir });
   let release: () => Promise<void>;
   try {
     release = await acquireNightlyLock(cacheDir, target, (line) => console.log(line));

@@ -83,7 +83,7 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       const matrix = JSON.parse(plan.stdout);
       assert.equal(matrix.version, '2.0.0');
       assert.deepEqual(matrix.include, [
-        { box: 'standin-b', provider: 'qemu', cell: 'standin-b:qemu', runs_on: ['ubuntu-latest'], reason: 'no earlier build', changed_inputs: ['no earlier build'] },
+        { box: 'standin-b', provider: 'qemu', cell: 'standin-b:qemu', runs_on: ['ubuntu-latest'], container: { image: 'debian:12', options: '--privileged' }, reason: 'no earlier build', changed_inputs: ['no earlier build'] },
       ]);
       assert.deepEqual(matrix.unchanged, [{ box: 'standin', provider: 'qemu', since: '1.0.0', reason: 'unchanged since 1.0.0' }]);
       assert.deepEqual(matrix.skipped.map((s: { box: string; provider: string }) => [s.box, s.provider]), [['standin', 'vmware']]);
