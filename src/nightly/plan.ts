@@ -53,8 +53,6 @@ export interface CellPlan {
   changed_inputs?: string[];
   inputs?: BoxInputs;
   last?: LastGoodBuild;
-  /** Built on another runner: this host lacks the hypervisor, its runner decides (plan for runners only). */
-  elsewhere?: boolean;
 }
 
 export interface PlanOptions {
@@ -87,7 +85,7 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
     const loaded = options.boxes.find((b) => b.box === skip.box)!;
     cells.push(
       options.forRunners
-        ? { loaded, box: skip.box, provider: skip.provider, decision: 'build', reason: `decided on its runner (${RUNNER_LABELS[skip.provider].join(', ')}): not on this host`, elsewhere: true }
+        ? { loaded, box: skip.box, provider: skip.provider, decision: 'build', reason: `decided on its runner (${RUNNER_LABELS[skip.provider].join(', ')}): not on this host` }
         : { loaded, box: skip.box, provider: skip.provider, decision: 'skipped', reason: skip.reason },
     );
   }
