@@ -90,7 +90,7 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       assert.ok(!existsSync(path.join(sandbox.root, 'fresh', 'boxes', 'phusion')), 'the plan built nothing');
     });
 
-    it('stand-in: a change to a VMware-only script plans nothing for a qemu-only host; a change to docker.sh rebuilds and names it', () => {
+    it('stand-in: a change to a VMware-only script plans nothing for a qemu-only host; a change to docker.sh, or to the archive, rebuilds and names it', () => {
       const vmwareTools = path.join(sandbox.tree, 'scripts/vmware-tools.sh');
       appendFileSync(vmwareTools, '# a change only VMware builds see\n');
       const afterVmware = sandbox.boxsmith([...PLAN, '--box', 'standin']);
@@ -103,6 +103,11 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       assert.match(afterDocker.stdout, /^build +standin qemu +changed: scripts\/docker\.sh$/m);
       assert.match(afterDocker.stdout, /^skipped +standin vmware +VMware/m);
       assert.ok(!existsSync(path.join(sandbox.env.BOXSMITH_BOXES, 'phusion/standin-amd64/1.0.1')), '--plan builds nothing');
+
+      // The archive published updates: tonight's box would get newer packages.
+      sandbox.archive.touch('trusty-updates');
+      const afterUpdates = sandbox.boxsmith([...PLAN, '--box', 'standin']);
+      assert.match(afterUpdates.stdout, /^build +standin qemu +changed: archive, scripts\/docker\.sh$/m, output(afterUpdates));
     });
 
     it('stand-in: a second nightly is refused, naming the holder; a lock whose holder is gone is taken over', () => {
@@ -121,7 +126,7 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       const night = sandbox.boxsmith([...NIGHT, '--box', 'standin', '--version', '1.0.2', '--force']);
       assert.equal(night.status, 0, output(night));
       assert.match(night.stdout, new RegExp(`took over the nightly lock .* of pid ${gone} .*which is gone`));
-      assert.match(night.stdout, /^build +standin qemu +forced \(--force\); changed: scripts\/docker\.sh$/m);
+      assert.match(night.stdout, /^build +standin qemu +forced \(--force\); changed: archive, scripts\/docker\.sh$/m);
       assert.ok(!existsSync(lock), 'released at the end');
     });
   });

@@ -1,9 +1,9 @@
 // A nightly as a CI job runs it, with the stand-in packer (test/fixtures/build/packer; a real build
 // needs a VM and minutes): a copy of boxsmith's own tree (src, templates, scripts, keys,
-// definitions), so a test can change a guest script as a commit would and run the copy's CLI; two
+// definitions), so a test can change a guest script as a commit would and run the copy's CLI;
 // stand-in installer boxes whose ISO is a small local file and whose package archive is a local
-// HTTP server (python3 -m http.server) serving the InRelease files a test can change; every
-// folder a run writes in a temporary folder.
+// HTTP server (test/fixtures/nightly/archive-server.mjs) serving InRelease files a test can
+// change; every folder a run writes in a temporary folder.
 import { spawn, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,15 +20,15 @@ export async function startArchive(root: string): Promise<{ host: string; touch:
     writeFileSync(path.join(dir, 'ubuntu', 'dists', suite, 'InRelease'), `Origin: Ubuntu\nSuite: ${suite}\nDate: ${new Date().toUTCString()}\nNonce: ${Math.random()}\n`);
   };
   for (const suite of ['trusty', 'trusty-updates', 'trusty-security']) touch(suite);
-  const server = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const server = spawn(process.execPath, [path.join(REPO_ROOT, 'test/fixtures/nightly/archive-server.mjs'), dir], { stdio: ['ignore', 'pipe', 'ignore'] });
   const port = await new Promise<string>((resolve, reject) => {
     let said = '';
     server.stdout.on('data', (chunk: Buffer) => {
       said += chunk.toString();
-      const match = / port (\d+)/.exec(said);
+      const match = /^port (\d+)$/m.exec(said);
       if (match) resolve(match[1]!);
     });
-    server.once('exit', (code) => reject(new Error(`python3 -m http.server exited (${code}): ${said}`)));
+    server.once('exit', (code) => reject(new Error(`the archive server exited (${code}): ${said}`)));
   });
   return { host: `127.0.0.1:${port}`, touch, stop: () => server.kill() };
 }
