@@ -6,7 +6,7 @@
 // merge into the report one run writes; one nightly at a time.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -132,7 +132,7 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
   });
 
   describe('a night fanned out over runners', () => {
-    it('stand-in: two partial nightlies and the plan part, merged by report:merge, equal the report of one run; parts of other versions are refused', async (t) => {
+    it('stand-in: two partial nightlies and the plan part, merged by report:merge, equal the report of one run and publish what passed; parts of other versions are refused', async (t) => {
       const sandbox = await nightlySandbox({ standin: ['qemu', 'vmware'], 'standin-b': ['qemu'] });
       t.after(() => sandbox.dispose());
       const boxes = ['--box', 'standin', '--box', 'standin-b'];
@@ -165,6 +165,16 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       const partTimes = readdirSync(parts).map((p) => readReport(path.join(parts, p), '3.0.0') as NightlyReport);
       assert.equal(mergedReport.started_at, partTimes.map((r) => r.started_at).sort()[0]);
       assert.equal(mergedReport.finished_at, partTimes.map((r) => r.finished_at).sort().at(-1));
+
+      // The merge job: the runners' boxes gathered into one boxes/, the passed cells published.
+      const gathered = path.join(sandbox.root, 'gathered-boxes');
+      for (const runner of ['standin-qemu', 'standin-b-qemu']) cpSync(sandbox.runner(runner).BOXSMITH_BOXES, gathered, { recursive: true });
+      const catalog = path.join(sandbox.root, 'catalog');
+      const published = sandbox.boxsmith(['report-merge', ...readdirSync(parts).map((p) => path.join(parts, p)), '--report-dir', path.join(sandbox.root, 'published'), '--to', `static:${catalog}`, '--no-test'], { BOXSMITH_BOXES: gathered });
+      assert.equal(published.status, 0, output(published));
+      const publishedReport = readReport(path.join(sandbox.root, 'published'), '3.0.0') as NightlyReport;
+      assert.deepEqual(publishedReport.cells.map((c) => [c.box, c.provider, c.published?.ok ?? null]), [['standin', 'qemu', true], ['standin', 'vmware', null], ['standin-b', 'qemu', true]]);
+      for (const name of ['standin-amd64', 'standin-b-amd64']) assert.ok(existsSync(path.join(catalog, 'phusion', name)), `${name} is in the catalog`);
 
       const other = path.join(sandbox.root, 'other-night');
       mkdirSync(other);
