@@ -11,6 +11,7 @@ import { listBoxes, loadDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { cacheRoot } from '../inputs/cache.ts';
 import { claimCatalogTree } from '../publish/static-target.ts';
+import type { PackerVersion } from '../packer/version.ts';
 import type { PublishTarget } from '../publish/target.ts';
 import { claimOutputFolders, defaultVersion, packerVersionFor, REPORTS_DIR } from '../run-settings.ts';
 import { cellBuilt, cellNotBuilt, nightExitCode, publishPassedCells, sortCells } from './cells.ts';
@@ -79,13 +80,13 @@ export async function runNightly(options: NightlyOptions): Promise<number> {
     return 1;
   }
   try {
-    return await night(options, version, await plan(false));
+    return await night(options, version, packer, await plan(false));
   } finally {
     await release();
   }
 }
 
-async function night(options: NightlyOptions, version: string, planned: CellPlan[]): Promise<number> {
+async function night(options: NightlyOptions, version: string, packer: PackerVersion, planned: CellPlan[]): Promise<number> {
   const { target, dirs } = options;
   const started = new Date();
   console.log(`nightly ${version}:\n${formatPlan(planned)}\n`);
@@ -96,7 +97,8 @@ async function night(options: NightlyOptions, version: string, planned: CellPlan
     outcome = await runBuilds({
       targets,
       version,
-      packer: packerVersionFor(undefined),
+      // The one the plan rendered with: the inputs it hashed are the build's.
+      packer,
       ...(options.parallel !== undefined ? { parallel: options.parallel } : {}),
       timeoutOverrides: options.timeoutOverrides,
       ...dirs,
