@@ -274,11 +274,12 @@ describe('boxsmith nightly with a stand-in packer', () => {
     assert.equal(result.status, 1, result.stdout + result.stderr);
     assert.match(result.stdout, /FAILED {2}standin \(qemu\): smoke test could not run its checks/);
     assert.ok(!existsSync(path.join(catalog, 'phusion')), 'nothing published');
-    const [json] = readdirSync(reports).filter((f) => f.endsWith('.json'));
-    const report = JSON.parse(readFileSync(path.join(reports, json!), 'utf8'));
-    assert.deepEqual(report.builds.map((b: { box: string; ok: boolean }) => [b.box, b.ok]), [['standin', false]]);
-    assert.deepEqual(report.published, []);
-    assert.match(readFileSync(path.join(reports, json!.replace(/\.json$/, '.md')), 'utf8'), /\| standin \| qemu \| \*\*failed\*\*: smoke test/);
+    const report = JSON.parse(readFileSync(path.join(reports, 'latest', 'report.json'), 'utf8'));
+    assert.deepEqual(report.cells.map((c: { box: string; status: string }) => [c.box, c.status]), [['standin', 'failed']]);
+    assert.match(report.cells[0].reason, /^smoke test could not run its checks/);
+    assert.deepEqual(report.cells[0].stages.find((s: { name: string }) => s.name === 'smoke').status, 'failed');
+    assert.equal(report.cells[0].published, undefined);
+    assert.equal(report.exit_code, 1);
   });
 });
 

@@ -150,6 +150,16 @@ const CASES: Case[] = [
   { args: ['nightly', '--box', 'debian-12'], env: { BOXSMITH_REPORTS: underAFile }, message: /BOXSMITH_REPORTS=.*: cannot write there/, code: 1 },
   { args: ['nightly', '--box', 'debian-12', '--report-dir', underAFile], message: /--report-dir=.*: cannot write there/, code: 1 },
   { args: ['nightly'], env: { BOXSMITH_DEFINITIONS: missing }, message: /BOXSMITH_DEFINITIONS=.*: no such folder/, code: 1 },
+  { args: ['nightly', '--cell', 'debian-12'], message: /nightly: --cell takes BOX:PROVIDER \(provider one of virtualbox, vmware, qemu\), not "debian-12"/ },
+  { args: ['nightly', '--cell', 'debian-12:vmware'], message: /nightly: --cell debian-12:vmware: debian-12 has no vmware build \(its providers: qemu\)/ },
+  { args: ['nightly', '--cell', 'no-such-box:qemu'], message: /unknown box "no-such-box"/ },
+  { args: ['nightly', '--json'], message: /nightly: --json and --for-runners go with --plan/ },
+  { args: ['nightly', '--version', 'tonight'], message: /nightly: --version: version "tonight" is not a Vagrant box version/ },
+  // report-merge
+  { args: ['report-merge'], message: /report-merge takes one or more part folders \(got none\)/ },
+  { args: ['report-merge', missing], message: /missing has no report\.json \(nor latest\/report\.json\): not a nightly's report folder/, code: 1 },
+  { args: ['report-merge', aFile], message: /a-file has no report\.json/, code: 1 },
+  { args: ['report-merge', catalog, '--dry-run'], message: /report-merge: --dry-run is a dry run of publishing, so it needs --to/ },
 ];
 
 describe('every command refuses bad input in a few lines, without a stack trace and before any work', { concurrency: 4 }, () => {
@@ -175,7 +185,7 @@ describe('every command refuses bad input in a few lines, without a stack trace 
 });
 
 describe('help', () => {
-  const commands = ['list', 'render', 'build', 'test', 'publish', 'serve', 'checksums', 'nightly'];
+  const commands = ['list', 'render', 'build', 'test', 'publish', 'serve', 'checksums', 'nightly', 'report-merge'];
   it('boxsmith --help lists every command; no command at all is a usage error', async () => {
     const help = await runCli(['--help'], baseEnv());
     assert.equal(help.code, 0, help.stderr);
@@ -193,7 +203,7 @@ describe('help', () => {
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`^usage: boxsmith ${command}\\b`));
         // Every option the README's command table gives for the command is in its help.
-        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', serve: 'serve:boxes', checksums: 'checksums', nightly: 'nightly' }[command]!;
+        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', serve: 'serve:boxes', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
         const row = readme.split('\n').find((line) => line.startsWith(`| \`npm run ${script}`)) ?? '';
         for (const option of (row.split('|')[1] ?? '').match(/--[a-z-]+/g) ?? []) assert.match(result.stdout, new RegExp(`${option}\\b`), `${command} --help has ${option}`);
       }),

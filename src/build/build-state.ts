@@ -17,6 +17,7 @@ import { smokeTest, type SmokeResult } from '../smoke/smoke.ts';
 import { type BaseImage } from './base-image.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
 import type { ArchiveSuite } from '../inputs/archive-state.ts';
+import type { BoxInputs } from './box-inputs.ts';
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -24,6 +25,8 @@ export type BuildStepName = (typeof BUILD_STEPS)[number];
 export interface BuildTarget {
   loaded: LoadedDefinition;
   provider: Provider;
+  /** Its inputs, when the caller found them out already (the nightly's plan); else the render step does. */
+  inputs?: BoxInputs;
 }
 
 export interface BuildEnvironment {
@@ -85,6 +88,7 @@ export interface BuildState {
   sha256?: string;
   smoke?: SmokeResult;
   record?: BuildRecord;
+  inputs?: BoxInputs;
   durations: Record<string, number>;
 }
 

@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../exec/timeouts.ts';
-import { runSteps, type Step } from '../exec/steps.ts';
+import { runSteps, type Step, type StepsReport } from '../exec/steps.ts';
 import { withBuildLock } from './build-lock.ts';
 import { boxDirectory, BUILD_STEPS, type BuildEnvironment, type BuildResult, type BuildState, type BuildStepName, type BuildTarget } from './build-state.ts';
 import { removeWorkDir, renderStep } from './step-render.ts';
@@ -45,6 +45,8 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
     ...(env.smokeTest ? [{ name: 'smoke', timeoutMs: limit('smoke'), run: smokeStep }] : []),
     { name: 'record', timeoutMs: limit('record'), run: sayingDiskFull(recordStep) },
   ];
+  // The steps' report, a failed build's too: the nightly report shows which step failed and how long each took.
+  let finishedSteps: StepsReport | undefined;
   try {
     const report = await withBuildLock(env.cacheDir, target.loaded.box, target.provider, () => runSteps(steps, state, {
       signal: env.signal,
@@ -55,9 +57,10 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
         // The record step writes the durations of the steps before it.
         if (event.type === 'step-end') state.durations[event.record.name] = Math.round(event.record.durationMs / 100) / 10;
       },
+      onFinish: (finished) => (finishedSteps = finished),
     }), { signal: env.signal, onWait: (message) => env.onLine?.(message, target) });
     return { target, ok: true, record: state.record!, boxFile: state.boxFile!, report, logDir: state.logDir };
   } catch (error) {
-    return { target, ok: false, error, logDir: state.logDir };
+    return { target, ok: false, error, ...(finishedSteps ? { report: finishedSteps } : {}), logDir: state.logDir };
   }
 }

@@ -2,14 +2,13 @@
 // boxes/<org>/<box>/<version>/, the box last (src/store/staging.ts).
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import type { Provider } from '../definitions/schema.ts';
 import { runCaptured } from '../exec/captured.ts';
-import { toolPath } from '../exec/tools.ts';
 import { boxProvider } from '../render/context.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { writeBuildRecord, type BuildRecord } from '../store/build-record.ts';
 import { putInPlace, stagedFiles } from '../store/staging.ts';
 import type { BuildState } from './build-state.ts';
+import { hypervisorVersion } from './box-inputs.ts';
 
 export async function recordStep(state: BuildState): Promise<void> {
   const { target, env } = state;
@@ -40,6 +39,8 @@ export async function recordStep(state: BuildState): Promise<void> {
     kernel: state.guest!.kernel,
     ...(state.guest!.docker ? { docker: state.guest!.docker } : {}),
     packages: { file: path.basename(stagedFiles(state.staging!).packageManifest), count: state.guest!.packages },
+    ...(state.inputs?.input_hash ? { input_hash: state.inputs.input_hash } : {}),
+    ...(state.inputs ? { inputs: state.inputs.inputs } : {}),
   };
   writeBuildRecord(stagedFiles(state.staging!).record, record);
   state.record = record;
@@ -51,11 +52,4 @@ async function gitRevision(): Promise<string> {
   if (head.exitCode !== 0) return 'unknown';
   const dirty = await runCaptured('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no'], { timeoutMs: 10_000 });
   return `${head.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
-}
-
-async function hypervisorVersion(provider: Provider): Promise<string> {
-  const [command, args] =
-    provider === 'qemu' ? [toolPath('qemu'), ['--version']] : provider === 'virtualbox' ? [toolPath('vboxmanage'), ['--version']] : [toolPath('vmrun'), []];
-  const result = await runCaptured(command, args, { timeoutMs: 10_000 });
-  return `${result.stdout}${result.stderr}`.split('\n').find((line) => /\d+\.\d+/.test(line))?.trim() ?? 'unknown';
 }

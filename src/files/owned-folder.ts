@@ -176,13 +176,13 @@ const SEGMENT = '[A-Za-z0-9][A-Za-z0-9._-]*';
 const TEMPORARY = `\\.${SEGMENT}\\.tmp-\\d+-[0-9a-f]+`;
 const CATALOG_TREE_FILES = [
   new RegExp(`^${SEGMENT}/(${SEGMENT}|\\.${SEGMENT}\\.lock|${TEMPORARY})$`),
-  new RegExp(`^${SEGMENT}/boxes/${SEGMENT}/versions/${SEGMENT}/providers/${SEGMENT}/(${SEGMENT}\\.box(\\.sha256)?|${TEMPORARY})$`),
+  new RegExp(`^${SEGMENT}/boxes/${SEGMENT}/versions/${SEGMENT}/providers/${SEGMENT}/(${SEGMENT}\\.box(\\.sha256)?|${SEGMENT}\\.record\\.json|${TEMPORARY})$`),
 ];
 
 /**
  * Whether a folder without a marker is a static catalog tree an earlier boxsmith published
- * (src/publish/static-target.ts): every file is a catalog of its own org/box, a box or its
- * checksum, a publish lock or a temporary file of an atomic write, and nothing else.
+ * (src/publish/static-target.ts): every file is a catalog of its own org/box, a box, its
+ * checksum or its build record, a publish lock or a temporary file of an atomic write, and nothing else.
  */
 function isBoxsmithCatalogTree(dir: string): boolean {
   const files: string[] = [];

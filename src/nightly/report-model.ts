@@ -49,7 +49,7 @@ export interface CellReport {
   /** The box version this cell's box has: tonight's, or for `unchanged` the last good one. */
   box_version?: string;
   unchanged_since?: string;
-  /** sha256 over the named input hashes (see src/nightly/inputs.ts). */
+  /** sha256 over the named input hashes (see src/build/box-inputs.ts: the build computes them, its record carries them). */
   input_hash?: string;
   /** The inputs whose hash differs from the last good build's ("no earlier build" when none). */
   changed_inputs?: string[];

@@ -3,7 +3,8 @@
 //
 //   <root>/<org>/<box>           the catalog: VAGRANT_SERVER_URL=<base> vagrant box add <org>/<box>
 //   <root>/<org>/<box>.json      the same catalog at a plain URL: vagrant box add <base>/<org>/<box>.json
-//   <root>/<org>/boxes/<box>/versions/<version>/providers/<provider>/<architecture>.box (+ .sha256)
+//   <root>/<org>/boxes/<box>/versions/<version>/providers/<provider>/<architecture>.box (+ .sha256,
+//     and its build record <architecture>.record.json, which a nightly reads back: src/nightly/plan.ts)
 //
 // Boxes are copied and verified first, the catalog is replaced atomically after them, and the
 // files of versions dropped by retention are deleted last: a reader sees the old catalog or the
@@ -21,6 +22,8 @@ import { PublishError } from './errors.ts';
 import { removeLeftTemporaries } from '../atomic-files.ts';
 import { copyFileVerified, writeFileAtomic } from './files.ts';
 import { startReport, type ProviderOutcome, type PublishReport } from './report.ts';
+import { readBuildRecord, type BuildRecord } from '../store/build-record.ts';
+import { compareVersions } from '../store/box-store.ts';
 
 export const DEFAULT_KEEP = 3;
 
@@ -194,16 +197,45 @@ async function placeBox(tree: CatalogTree, version: string, artifact: BoxArtifac
   const relative = tree.boxPath(version, artifact.provider, artifact.architecture);
   const destination = tree.file(relative);
   const outcome = { provider: artifact.provider, architecture: artifact.architecture, detail: url };
+  const record = recordFile(destination);
   if (existsSync(destination) && statSync(destination).size === artifact.size && (await hashFile(destination, 'sha256', options.signal)).hex === artifact.sha256) {
+    if (!options.dryRun && !existsSync(record)) await writeFileAtomic(record, `${JSON.stringify(artifact.record, null, 2)}\n`);
     return { ...outcome, status: 'unchanged' };
   }
   if (options.dryRun) {
     options.log(`[dry run] would copy ${artifact.file} to ${destination}`);
     return { ...outcome, status: 'planned' };
   }
-  for (const file of [destination, `${destination}.sha256`]) await removeTemporariesLeftBy(file, options.log);
+  for (const file of [destination, `${destination}.sha256`, record]) await removeTemporariesLeftBy(file, options.log);
   options.log(`copying ${artifact.provider} (${(artifact.size / 1048576).toFixed(1)} MiB) to ${destination}`);
   await copyFileVerified(artifact.file, destination, artifact.sha256, options.signal);
   await writeFileAtomic(`${destination}.sha256`, `${artifact.sha256}  ${path.basename(destination)}\n`);
+  await writeFileAtomic(record, `${JSON.stringify(artifact.record, null, 2)}\n`);
   return { ...outcome, status: 'published' };
+}
+
+/** The build record published beside a box: `<architecture>.box` -> `<architecture>.record.json`. */
+function recordFile(boxFile: string): string {
+  return boxFile.replace(/\.box$/, '.record.json');
+}
+
+/**
+ * The build records of the boxes a catalog tree lists for one provider, newest version first:
+ * what a nightly on a fresh runner compares its inputs with (src/nightly/plan.ts). A version
+ * published before records were, or whose record is unreadable, is left out.
+ */
+export function publishedRecords(root: string, org: string, boxName: string, provider: string): BuildRecord[] {
+  const tree = new CatalogTree(path.resolve(root), org, boxName);
+  const catalog = readCatalog(tree);
+  const records: BuildRecord[] = [];
+  for (const entry of catalog?.versions ?? []) {
+    for (const published of entry.providers.filter((p) => p.name === provider && p.architecture)) {
+      try {
+        records.push(readBuildRecord(recordFile(tree.file(tree.boxPath(entry.version, provider, published.architecture!)))));
+      } catch {
+        // Not there (published by an earlier boxsmith) or damaged: not a build to compare with.
+      }
+    }
+  }
+  return records.sort((a, b) => compareVersions(b.version, a.version));
 }

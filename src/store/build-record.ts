@@ -43,6 +43,10 @@ const BuildRecordSchema = Type.Object({
   kernel: Type.Optional(Type.String()),
   /** The Docker daemon's version, when the box has Docker. */
   docker: Type.Optional(Type.String()),
+  /** sha256 over `inputs` (src/build/box-inputs.ts); absent when an input could not be found out. */
+  input_hash: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+  /** The box's inputs by name, each a sha256: what the nightly compares to tell what changed. */
+  inputs: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[0-9a-f]{64}$' }))),
   /** The package manifest beside the box (./manifest.ts). */
   packages: Type.Optional(Type.Object({ file: Type.String({ pattern: '^[^/]+\\.packages\\.tsv$' }), count: Type.Integer({ minimum: 0 }) })),
 });

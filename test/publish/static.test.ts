@@ -50,9 +50,12 @@ describe('static catalog tree', () => {
       '.boxsmith-folder',
       `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.box`,
       `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.box.sha256`,
+      `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.record.json`,
       `${ORG}/${BOX_NAME}`,
       `${ORG}/${BOX_NAME}.json`,
     ], 'no temporary or lock file is left');
+    // The build record beside the box: what a nightly on a fresh runner compares its inputs with.
+    assert.deepEqual(JSON.parse(readFileSync(path.join(root, `${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/amd64.record.json`), 'utf8')), JSON.parse(readFileSync(path.join(built.dir, 'libvirt.json'), 'utf8')));
     assert.deepEqual(readFileSync(boxPath(root, '1.0.0')), readFileSync(built.file));
     assert.equal(readFileSync(`${boxPath(root, '1.0.0')}.sha256`, 'utf8'), `${built.sha256}  amd64.box\n`);
     assert.deepEqual(readCatalog(root), {

@@ -6,12 +6,13 @@ import { list } from './list.ts';
 import { nightly } from './nightly.ts';
 import { publish } from './publish.ts';
 import { render } from './render.ts';
+import { reportMerge } from './report-merge.ts';
 import { serve } from './serve.ts';
 import { test } from './test.ts';
 import { reportError, UsageError } from '../errors.ts';
 import { commandHelp, parseCommandLine, type CommandSpec } from '../spec.ts';
 
-export const COMMANDS: readonly CommandSpec[] = [list, render, build, test, publish, serve, checksums, nightly];
+export const COMMANDS: readonly CommandSpec[] = [list, render, build, test, publish, serve, checksums, nightly, reportMerge];
 
 export function overallHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
