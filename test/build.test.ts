@@ -67,7 +67,7 @@ describe('boxsmith build with a stand-in packer', () => {
     assert.match(readFileSync(path.join(dir, 'libvirt.packages.tsv'), 'utf8'), /^base-files\t7\.2ubuntu5\.6\tamd64\n/);
     // An installer box whose archive the host cannot read is built, and says so.
     assert.equal(record.archive, undefined);
-    assert.match(result.stdout + result.stderr, /standin: the archive state is not recorded: cannot read the archive state from http:\/\/127\.0\.0\.1:1\/ubuntu\/dists\/trusty\/InRelease/);
+    assert.match(result.stdout + result.stderr, /input archive unknown \(cannot read the archive state from http:\/\/127\.0\.0\.1:1\/ubuntu\/dists\/trusty\/InRelease: connection refused/);
     assert.match(result.stdout, /ok {6}standin \(qemu\)/);
   });
 

@@ -21,10 +21,15 @@ export async function inputsStep(state: BuildState, ctx: StepContext): Promise<v
   if (definition.base.kind === 'iso') {
     // Recorded when the build host can read it; the guest's upgrade (scripts/upgrade.sh) does not
     // depend on it, and a VMware guest reaches its archive without the host.
-    state.archive = await archiveState(definition).catch((error: Error) => {
-      warn(`${box}: the archive state is not recorded: ${error.message}`);
-      return undefined;
-    });
+    // The render step read it for the input hash (box-inputs.ts): the same reading goes into the record.
+    // When it could not, the render step has said so (`input archive unknown`) and the record has none.
+    if (!state.inputs?.unknown.archive)
+      state.archive =
+        state.inputs?.archive ??
+        (await archiveState(definition).catch((error: Error) => {
+          warn(`${box}: the archive state is not recorded: ${error.message}`);
+          return undefined;
+        }));
     state.iso = await ensureIso(definition.base.iso!, {
       cacheDir: state.env.cacheDir,
       signal: ctx.signal,
@@ -33,7 +38,8 @@ export async function inputsStep(state: BuildState, ctx: StepContext): Promise<v
     });
   } else {
     // The base image's cache key: a debootstrap box cannot be built without its archive anyway.
-    state.archive = await archiveState(definition);
+    // As the input hash read it, so the image's key and the record agree with it; read again if that failed.
+    state.archive = state.inputs?.archive ?? (await archiveState(definition));
     state.baseImage = await ensureBaseImage({
       box,
       definition,
