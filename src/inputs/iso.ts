@@ -307,3 +307,28 @@ async function crossCheckPinnedChecksum(
     throw new PinnedChecksumMismatchError(iso.file, formatChecksum(pinned), formatChecksum(published), iso.checksum_url);
   }
 }
+
+/** Whether a build could get the ISO now: `undefined` when it can, else why not, in one line. */
+export async function isoUnavailable(iso: IsoSpec, options: { cacheDir?: string; network?: Partial<NetworkSettings> } = {}): Promise<string | undefined> {
+  const cachePath = isoCachePath(iso, options.cacheDir ?? cacheRoot());
+  // A file there is used once it hashes right; a wrong one is the build's to report.
+  if (existsSync(cachePath)) return undefined;
+  // A planner's question, not a download: short limits, one retry.
+  const network: NetworkSettings = { ...DEFAULT_NETWORK_SETTINGS, connectTimeoutMs: 10_000, responseTimeoutMs: 15_000, retries: 1, ...options.network };
+  const client = httpClient(network);
+  const failures: string[] = [];
+  for (const url of iso.urls) {
+    if (url.startsWith('file://')) {
+      if (existsSync(fileURLToPath(url))) return undefined;
+      failures.push(`${url}: no such file`);
+      continue;
+    }
+    try {
+      await client.head(url);
+      return undefined;
+    } catch (error) {
+      failures.push(`${url}: ${describeFailure(error, network)}`);
+    }
+  }
+  return `its ISO ${iso.file} is not in the ISO cache and ${failures.length ? `no URL serves it (${failures.join('; ')})` : 'the definition lists no URL'}; to supply it by hand, copy it to ${cachePath}`;
+}

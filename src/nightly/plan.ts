@@ -12,6 +12,7 @@ import { planBuilds } from '../build/run.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { archiveState, type ArchiveSuite } from '../inputs/archive-state.ts';
+import { isoUnavailable, type IsoSpec } from '../inputs/iso.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { publishedRecords } from '../publish/static-target.ts';
 import { formatTarget, type PublishTarget } from '../publish/target.ts';
@@ -67,6 +68,8 @@ export interface PlanOptions {
   /** Planning for CI runners: a provider whose hypervisor this host lacks is its runner's to build, not skipped. */
   forRunners: boolean;
   readArchive?: (loaded: LoadedDefinition) => Promise<ArchiveSuite[]>;
+  /** Why this host cannot get an installer box's ISO now, or undefined (default: isoUnavailable). */
+  checkIso?: (iso: IsoSpec) => Promise<string | undefined>;
 }
 
 export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
@@ -88,8 +91,21 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
         : { loaded, box: skip.box, provider: skip.provider, decision: 'skipped', reason: skip.reason },
     );
   }
+  // An installer box whose ISO this host cannot get would only fail at its inputs step: skipped, saying how to supply it.
+  const isoProblems = new Map<string, Promise<string | undefined>>();
+  const isoProblem = (loaded: LoadedDefinition) => {
+    const { base } = loaded.definition;
+    if (base.kind !== 'iso') return Promise.resolve(undefined);
+    if (!isoProblems.has(loaded.box)) isoProblems.set(loaded.box, (options.checkIso ?? ((iso) => isoUnavailable(iso)))(base.iso!));
+    return isoProblems.get(loaded.box)!;
+  };
   for (const { loaded, provider } of targets) {
     if (!wanted(loaded.box, provider)) continue;
+    const missingIso = await isoProblem(loaded);
+    if (missingIso) {
+      cells.push({ loaded, box: loaded.box, provider, decision: 'skipped', reason: missingIso });
+      continue;
+    }
     const inputs = await boxInputs(loaded, provider, { packer: options.packer, readArchive });
     const last = lastGoodBuild(loaded, provider, options);
     cells.push({ loaded, box: loaded.box, provider, inputs, ...(last ? { last } : {}), ...decide(inputs, last, options.force) });
