@@ -107,7 +107,7 @@ describe('boxsmith killed with SIGKILL during a publish to a static tree', () =>
     for (const [entry, state] of Object.entries(lastGood)) {
       if (!entry.startsWith(`${ORG}/${BOX_NAME}`)) assert.equal(afterNext[entry], state, `${entry} of the previous version unchanged`);
     }
-    assert.deepEqual(readdirSync(providerDir(tree, '2.0.0')).sort(), ['amd64.box', 'amd64.box.sha256'], 'the killed run\'s temporary copy is gone');
+    assert.deepEqual(readdirSync(providerDir(tree, '2.0.0')).sort(), ['amd64.box', 'amd64.box.sha256', 'amd64.record.json'], 'the killed run\'s temporary copy is gone');
     assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(logs) }), []);
   });
 });
