@@ -1,7 +1,8 @@
 // The whole chain, for real, on QEMU, with the faults that kill builds in real life: boxsmith
-// SIGKILLed while it makes the base image and while Packer's VM runs, then the build that must
+// SIGKILLed while it makes the base image and while Packer's VM runs, then the nightly that must
 // succeed after them with no manual clean-up (debootstrap base image, Packer, smoke test under
-// vagrant-libvirt), a second build of the same box queued behind it; then, on that one box,
+// vagrant-libvirt, publish, reports), a second build of the same box queued behind it, a second
+// nightly that finds nothing changed and the plans after a change; then, on that one box,
 // boxsmith SIGKILLed during `vagrant up`, libvirtd dying mid-smoke, Ctrl-C, and two smoke tests
 // at once (one breaking a check, one passing). After every fault nothing of the run is left within
 // 10 s and the box is byte-for-byte as built. One box is built and every case shares it.
@@ -10,7 +11,7 @@
 // skips on purpose).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -68,6 +69,8 @@ const env = {
   CI: 'true',
 };
 const VERSION = '1.0.0';
+const reportsDir = path.join(root, 'reports');
+const catalogDir = path.join(root, 'catalog');
 const boxDir = path.join(root, 'boxes', 'phusion', 'debian-12-amd64', VERSION);
 /** What may hold a run's mounts, loop devices and scratch files. */
 const folders = [root, path.join(cacheRoot(), 'base-images')];
@@ -183,11 +186,11 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     assert.equal(existsSync(path.join(boxDir, 'libvirt.box')), false);
   });
 
-  it('npm run build:box debian-12 then builds, smoke-tests and puts the box in place, with no manual clean-up; a second build of it meanwhile waits its turn; its package cache killed mid-build comes back', async () => {
+  it('npm run nightly then builds debian-12 (the one box this host can), smoke-tests it, puts it in place with no manual clean-up, publishes it and reports the Ubuntu boxes and VirtualBox/VMware as skipped with why; a second build of it meanwhile waits its turn; its package cache killed mid-build comes back', async () => {
     const before = snapshotHost({ folders });
     // Registry secrets in its environment, as a nightly job has them: no child may inherit them, no file may hold them.
     const secrets = { VAGRANT_CLOUD_TOKEN: 'e2e-token-9f3c1d7a', HCP_CLIENT_ID: 'e2e-client-4b8e', HCP_CLIENT_SECRET: "e2e secret~!'()-77aa" };
-    const build = new Running(['build', 'debian-12', '--version', VERSION], secrets);
+    const build = new Running(['nightly', '--version', VERSION, '--to', `static:${catalogDir}`, '--report-dir', reportsDir], secrets);
     // Every socket the build's processes listen on, and every secret found in their environments, sampled while it runs.
     const sockets = new Set<string>();
     const inherited = new Set<string>();
@@ -225,14 +228,14 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     await build.until('the package cache started again', () => new RegExp(`package cache \\(apt-cacher-ng pid ${cachePid}\\) died; \\d+ serves port`).test(build.output));
     const status = await build.exited;
     clearInterval(sampler);
-    process.stdout.write(`build:box debian-12 took ${build.seconds} s\n${build.output}\n`);
+    process.stdout.write(`the nightly (building debian-12) took ${build.seconds} s\n${build.output}\n`);
     process.stdout.write(`sockets the build listened on:\n  ${[...sockets].sort().join('\n  ')}\n`);
     assert.ok([...sockets].some((socket) => /qemu-system/.test(socket)), `the sampler saw the build VM's sockets: ${[...sockets].join(', ')}`);
     assert.deepEqual([...sockets].filter((socket) => !onLoopback(socket)), [], 'every socket of the build on loopback');
     assert.ok(sampledProcesses > 0);
     assert.deepEqual([...inherited], [], 'no child of the build inherits a registry secret');
     const patterns = Object.values(secrets).flatMap((value) => ['-e', value]);
-    const holding = run('grep', ['-r', '-a', '-l', '-F', ...patterns, logsDir, path.join(root, 'boxes')]).stdout.split('\n').filter(Boolean);
+    const holding = run('grep', ['-r', '-a', '-l', '-F', ...patterns, logsDir, path.join(root, 'boxes'), reportsDir, catalogDir]).stdout.split('\n').filter(Boolean);
     assert.deepEqual(holding, [], 'no file the build wrote (logs, records, checksums, results) holds a secret');
     // Inside the box, the guest's disk as users get it (compressed, the box hides nothing from grep above).
     const inGuest = run('sh', ['-c', 'tar -xzOf "$1" box.img | grep -a -c -F -e "$2" -e "$3" -e "$4"; true', 'sh', path.join(boxDir, 'libvirt.box'), ...Object.values(secrets)], { timeout: 10 * 60_000 });
@@ -247,9 +250,68 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     assert.equal(run('sha256sum', ['-c', 'libvirt.box.sha256'], { cwd: boxDir }).status, 0);
     assert.match(readFileSync(path.join(boxDir, 'libvirt.smoke.xml'), 'utf8'), /<testsuite name="phusion\/debian-12-amd64 1\.0\.0 \(libvirt\)" tests="\d+" failures="0"/);
     assert.equal(existsSync(path.join(root, 'boxes', 'phusion', 'debian-12-amd64', '1.0.1', 'libvirt.box')), false);
+    // Fresh: built against the archive as it is today, every package listed beside the box.
+    assert.deepEqual(record.archive.map((suite: { suite: string }) => suite.suite), ['http://deb.debian.org/debian bookworm', 'http://deb.debian.org/debian bookworm-updates', 'http://deb.debian.org/debian-security bookworm-security']);
+    assert.match(record.kernel, /^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
+    assert.match(record.docker, /^\d+\.\d+/);
+    assert.ok(record.input_hash && record.inputs['scripts/docker.sh'], JSON.stringify(record.inputs));
+    const manifest = readFileSync(path.join(boxDir, 'libvirt.packages.tsv'), 'utf8').trim().split('\n');
+    assert.equal(manifest.length, record.packages.count);
+    assert.ok(manifest.some((line) => /^docker\.io\t/.test(line)), 'docker.io in the manifest');
+    // The night's report: the box passed and was published; what this host cannot build is skipped, saying why.
+    const night = JSON.parse(readFileSync(path.join(reportsDir, VERSION, 'report.json'), 'utf8')) as { exit_code: number; cells: { box: string; provider: string; status: string; reason?: string; published?: { ok: boolean } }[] };
+    const cell = (box: string, provider: string) => night.cells.find((c) => c.box === box && c.provider === provider);
+    assert.equal(night.exit_code, 0);
+    assert.equal(cell('debian-12', 'qemu')?.status, 'passed');
+    assert.equal(cell('debian-12', 'qemu')?.published?.ok, true);
+    for (const box of ['ubuntu-12.04', 'ubuntu-14.04']) {
+      assert.equal(cell(box, 'virtualbox')?.status, 'skipped');
+      assert.match(cell(box, 'virtualbox')!.reason!, /VirtualBox .* is not installed on this host/);
+      assert.match(cell(box, 'vmware')!.reason!, /VMware .* is not installed on this host/);
+      assert.equal(cell(box, 'qemu')?.status, 'skipped');
+      assert.match(cell(box, 'qemu')!.reason!, /its ISO ubuntu-1[24]\.04\.\d-server-amd64\.iso is not in the ISO cache and no URL serves it/);
+    }
+    for (const file of ['report.json', 'report.xml', 'report.html']) assert.ok(existsSync(path.join(reportsDir, 'latest', file)), file);
+    assert.ok(existsSync(path.join(catalogDir, 'phusion', 'debian-12-amd64')), 'the catalog names the box');
     await assertNothingLeft(before, 'the build');
     asBuilt = builtBox();
     smokeAsTested = snapshotFolder(boxDir);
+  });
+
+  it('a second nightly with nothing changed boots no VM and builds nothing (debian-12 unchanged since the first); a change to scripts/docker.sh plans a rebuild naming it, a change to a VMware-only script plans nothing for this host', async () => {
+    const vmsSeen = new Set<string>();
+    const watch = setInterval(() => {
+      for (const pid of processesMatching(/qemu-system|packer build|vagrant up|debootstrap/)) vmsSeen.add(describeCommand(pid, readProcStat(pid)?.comm ?? ''));
+    }, 100);
+    const again = new Running(['nightly', '--version', '1.0.2', '--to', `static:${catalogDir}`, '--report-dir', reportsDir]);
+    const status = await again.exited;
+    clearInterval(watch);
+    process.stdout.write(`the second nightly took ${((Date.now() - again.started) / 1000).toFixed(1)} s\n${again.output}\n`);
+    assert.equal(status, 0, again.output);
+    assert.deepEqual([...vmsSeen], [], 'no VM, Packer, vagrant up or debootstrap while nothing changed');
+    const night = JSON.parse(readFileSync(path.join(reportsDir, '1.0.2', 'report.json'), 'utf8')) as { cells: { box: string; provider: string; status: string; unchanged_since?: string }[] };
+    const debian = night.cells.find((c) => c.box === 'debian-12' && c.provider === 'qemu');
+    assert.equal(debian?.status, 'unchanged', JSON.stringify(debian));
+    assert.equal(debian?.unchanged_since, VERSION);
+    assert.equal(existsSync(path.join(root, 'boxes', 'phusion', 'debian-12-amd64', '1.0.2')), false, 'no new version folder');
+    assert.deepEqual(builtBox(), asBuilt, 'the box as built');
+
+    // A commit's worth of change, in a copy of boxsmith's tree, planned against the same boxes/.
+    const tree = path.join(tempDir('boxsmith-e2e-tree-'), 'boxsmith');
+    for (const part of ['src', 'templates', 'scripts', 'keys', 'definitions', 'package.json', 'tsconfig.json']) cpSync(path.join(REPO_ROOT, part), path.join(tree, part), { recursive: true });
+    symlinkSync(realpathSync(path.join(REPO_ROOT, 'node_modules')), path.join(tree, 'node_modules'));
+    const plan = () => run(process.execPath, ['--import', 'tsx', path.join(tree, 'src/cli.ts'), 'nightly', '--plan', '--json', '--to', `static:${catalogDir}`], { cwd: tree, env }).stdout;
+    const debianPlan = (json: string) => {
+      const matrix = JSON.parse(json) as { include: { cell: string; changed_inputs?: string[] }[]; unchanged: { box: string; provider: string; since: string }[] };
+      return { build: matrix.include.find((entry) => entry.cell === 'debian-12:qemu'), unchanged: matrix.unchanged.find((entry) => entry.box === 'debian-12' && entry.provider === 'qemu') };
+    };
+    appendFileSync(path.join(tree, 'scripts/vmware-tools.sh'), '# a VMware-only change\n');
+    const afterVmware = debianPlan(plan());
+    assert.equal(afterVmware.build, undefined, 'a VMware-only change builds nothing here');
+    assert.equal(afterVmware.unchanged?.since, VERSION);
+    appendFileSync(path.join(tree, 'scripts/docker.sh'), '# a change every Docker box sees\n');
+    const rebuild = debianPlan(plan()).build;
+    assert.deepEqual(rebuild?.changed_inputs, ['scripts/docker.sh'], JSON.stringify(rebuild));
   });
 
   it('fault: libvirtd dies mid-smoke: the test fails saying so, nothing left within 10 s, the box and its results unchanged', async () => {
