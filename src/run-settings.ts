@@ -15,11 +15,11 @@ export function packerVersionFor(given: string | undefined): PackerVersion {
   return detectPackerVersion() ?? { version: '1.11.0', modern: true };
 }
 
-/** Where builds write: the repository's boxes/, build/work/ and logs/, or BOXSMITH_BOXES, BOXSMITH_WORK, BOXSMITH_LOGS. */
+/** Where builds write: the repository's boxes/, work/ and logs/, or BOXSMITH_BOXES, BOXSMITH_WORK, BOXSMITH_LOGS. */
 export function outputDirectories(env: NodeJS.ProcessEnv = process.env): { boxesDir: string; workRoot: string; logsDir: string } {
   return {
     boxesDir: path.resolve(env.BOXSMITH_BOXES ?? path.join(REPO_ROOT, 'boxes')),
-    workRoot: path.resolve(env.BOXSMITH_WORK ?? path.join(REPO_ROOT, 'build', 'work')),
+    workRoot: path.resolve(env.BOXSMITH_WORK ?? path.join(REPO_ROOT, 'work')),
     logsDir: path.resolve(env.BOXSMITH_LOGS ?? path.join(REPO_ROOT, 'logs')),
   };
 }
@@ -27,7 +27,7 @@ export function outputDirectories(env: NodeJS.ProcessEnv = process.env): { boxes
 /** Each output folder's variable, and the project's (or host's) own default, boxsmith's by design. */
 const OUTPUT_FOLDERS = {
   boxes: { variable: 'BOXSMITH_BOXES', byDesign: () => path.join(REPO_ROOT, 'boxes') },
-  work: { variable: 'BOXSMITH_WORK', byDesign: () => path.join(REPO_ROOT, 'build', 'work') },
+  work: { variable: 'BOXSMITH_WORK', byDesign: () => path.join(REPO_ROOT, 'work') },
   logs: { variable: 'BOXSMITH_LOGS', byDesign: () => path.join(REPO_ROOT, 'logs') },
   cache: { variable: 'BOXSMITH_CACHE', byDesign: () => cacheRoot({}) },
   reports: { variable: 'BOXSMITH_REPORTS', byDesign: () => path.join(REPO_ROOT, 'reports') },

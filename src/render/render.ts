@@ -71,8 +71,8 @@ export function renderToDirectory(box: string, outDir: string, options: RenderOp
  */
 export function renderToUserDirectory(box: string, outDir: string, options: RenderOptions & { force?: boolean }): { loaded: LoadedDefinition; files: RenderedFile[] } {
   const dir = path.resolve(outDir);
-  // build/<box> is the project's own place for renders (build/work is the builds' work folder).
-  const byDesign = path.dirname(dir) === path.join(REPO_ROOT, 'build') && path.basename(dir) !== 'work';
+  // rendered/<box> is the project's own place for renders.
+  const byDesign = path.dirname(dir) === path.join(REPO_ROOT, 'rendered');
   const marker = replaceableFolder({ dir, kind: 'render', namedBy: '--out', byDesign, ...(options.force ? { force: true } : {}) });
   const rendered = renderBox(box, options);
   writeBuildDirectory(dir, [...rendered.files, { path: FOLDER_MARKER, content: marker, mode: 0o644 }]);
