@@ -11,6 +11,9 @@ import { formatReport } from '../publish/report.ts';
 import { describeTarget, type PublishTarget } from '../publish/target.ts';
 import { boxProvider } from '../render/context.ts';
 import type { SmokeResult } from '../smoke/result.ts';
+import { boxFiles } from '../store/box-store.ts';
+import type { BuildRecord } from '../store/build-record.ts';
+import { packageChangesSincePrevious } from '../store/manifest.ts';
 import type { CellPlan } from './plan.ts';
 import type { CellReport, StageReport } from './report-model.ts';
 
@@ -29,8 +32,26 @@ function cellBase(plan: CellPlan): CellReport {
   };
 }
 
+/** What the build record and the manifest beside a box say of it: kernel, Docker, package changes since the version before. */
+function boxFacts(plan: CellPlan, record: BuildRecord, boxesDir: string): Partial<CellReport> {
+  const { org, box_name: boxName } = plan.loaded.definition;
+  let changes: ReturnType<typeof packageChangesSincePrevious>;
+  try {
+    changes = packageChangesSincePrevious(boxesDir, { org, boxName, boxProvider: record.provider, version: record.version });
+  } catch (error) {
+    // A damaged manifest costs the report its package changes, not the night.
+    console.log(`package changes of ${record.name} ${record.version} left out: ${firstLine(error)}`);
+  }
+  return {
+    ...(record.archive ? { archive: record.archive } : {}),
+    ...(record.kernel ? { kernel: record.kernel } : {}),
+    ...(record.docker ? { docker: record.docker } : {}),
+    ...(changes ? { package_changes: changes } : {}),
+  };
+}
+
 /** A cell that is not built tonight: skipped, or unchanged with its last good box's facts. */
-export function cellNotBuilt(plan: CellPlan): CellReport {
+export function cellNotBuilt(plan: CellPlan, boxesDir: string): CellReport {
   if (plan.decision === 'skipped') return { ...cellBase(plan), status: 'skipped', reason: plan.reason };
   const { record, file } = plan.last!;
   return {
@@ -40,12 +61,12 @@ export function cellNotBuilt(plan: CellPlan): CellReport {
     box_version: record.version,
     unchanged_since: record.version,
     artifact: { file, size: record.size, sha256: record.sha256 },
-    ...(plan.inputs?.archive ? { archive: plan.inputs.archive } : {}),
+    ...boxFacts(plan, record, boxesDir),
   };
 }
 
 /** A cell built tonight: its stages (durations, the failing one), box and smoke checks. */
-export function cellBuilt(plan: CellPlan, result: BuildResult, version: string): CellReport {
+export function cellBuilt(plan: CellPlan, result: BuildResult, version: string, boxesDir: string): CellReport {
   const steps = result.report?.steps ?? [];
   const stages: StageReport[] = [];
   for (const name of BUILD_STEPS) {
@@ -72,7 +93,7 @@ export function cellBuilt(plan: CellPlan, result: BuildResult, version: string):
     ...(result.ok ? { artifact: { file: result.boxFile!, size: result.record!.size, sha256: result.record!.sha256 } } : {}),
     ...(smoke ? { smoke: { passed: smoke.passed, checks: smoke.checks.map((c) => ({ name: c.name, passed: c.passed, duration_s: c.duration_s, expected: c.expected, actual: c.actual })) } } : {}),
     logs: result.logDir,
-    ...(plan.inputs?.archive ? { archive: plan.inputs.archive } : {}),
+    ...(result.record ? boxFacts(plan, result.record, boxesDir) : plan.inputs?.archive ? { archive: plan.inputs.archive } : {}),
   };
 }
 
@@ -80,7 +101,7 @@ export function cellBuilt(plan: CellPlan, result: BuildResult, version: string):
 function smokeOf(result: BuildResult): SmokeResult | undefined {
   if (result.error instanceof SmokeTestFailedError) return result.error.result;
   if (!result.ok || !result.boxFile) return undefined;
-  const file = path.join(path.dirname(result.boxFile), `${boxProvider(result.target.provider)}.smoke.json`);
+  const file = boxFiles(path.dirname(result.boxFile), boxProvider(result.target.provider)).smokeResult;
   return existsSync(file) && statSync(file).isFile() ? (JSON.parse(readFileSync(file, 'utf8')) as SmokeResult) : undefined;
 }
 

@@ -59,7 +59,7 @@ export async function runNightly(options: NightlyOptions): Promise<number> {
     // The cells no runner builds, as a report part: report:merge joins it with the runners' parts.
     if (options.plan.partDir) {
       claimFolder({ dir: options.plan.partDir, kind: 'reports', namedBy: '--report-dir' });
-      await writeNightlyReports(nightReport(version, started, cells.filter((c) => c.decision !== 'build').map(cellNotBuilt)), options.plan.partDir);
+      await writeNightlyReports(nightReport(version, started, cells.filter((c) => c.decision !== 'build').map((cell) => cellNotBuilt(cell, dirs.boxesDir))), options.plan.partDir);
     }
     return 0;
   }
@@ -111,9 +111,9 @@ async function night(options: NightlyOptions, version: string, packer: PackerVer
     if (outcome.interruptExitCode != null) return outcome.interruptExitCode;
   }
   const cells: CellReport[] = planned.map((cell) => {
-    if (cell.decision !== 'build') return cellNotBuilt(cell);
+    if (cell.decision !== 'build') return cellNotBuilt(cell, dirs.boxesDir);
     const result = outcome!.results[building.indexOf(cell)]!;
-    return cellBuilt(cell, result, version);
+    return cellBuilt(cell, result, version, dirs.boxesDir);
   });
   if (target) {
     await publishPassedCells(cells, {

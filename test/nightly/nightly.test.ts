@@ -31,7 +31,7 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
     });
     after(() => sandbox?.dispose());
 
-    it('stand-in: one box fails, the other passes: both in report.json, exit non-zero, the good one published to the static target', async () => {
+    it('stand-in: one box fails, the other passes: both in report.json, report.xml and report.html with their status, exit non-zero, the good one published to the static target', async () => {
       const night = sandbox.boxsmith([...NIGHT, '--box', 'standin', '--box', 'standin-b', '--version', '1.0.0', '--to', `static:${catalog}`], { STANDIN_FAIL_BUILD: 'standin-b-qemu' });
       assert.equal(night.status, 1, output(night));
       const report = readReport(sandbox.env.BOXSMITH_REPORTS, '1.0.0') as NightlyReport;
@@ -61,6 +61,21 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       assert.equal(JSON.parse(readFileSync(path.join(providerDir, 'amd64.record.json'), 'utf8')).input_hash, passed.input_hash, 'the record is published beside the box');
       assert.ok(!existsSync(path.join(catalog, 'phusion/standin-b-amd64')), 'the failed box is not published');
       assert.ok(!existsSync(path.join(sandbox.env.BOXSMITH_REPORTS, 'nightly-1.0.0.json')), 'no old-style report');
+      // The box's own facts from its record: the kernel and Docker the guest reported.
+      assert.deepEqual({ kernel: passed.kernel, docker: passed.docker }, { kernel: record.kernel, docker: record.docker });
+      assert.ok(passed.kernel, 'the stand-in guest reports a kernel');
+
+      // The same night in the other two renderings, cell by cell.
+      const junit = readFileSync(path.join(sandbox.env.BOXSMITH_REPORTS, '1.0.0', 'report.xml'), 'utf8');
+      const suiteOf = (classname: string) => new RegExp(`<testsuite name="${classname.replace('.', '\\.')}"[^>]*>([\\s\\S]*?)</testsuite>`).exec(junit)?.[1] ?? '';
+      assert.match(suiteOf('standin.qemu'), /<testcase classname="standin\.qemu" name="build"/);
+      assert.doesNotMatch(suiteOf('standin.qemu'), /<failure/);
+      assert.match(suiteOf('standin-b.qemu'), /<testcase classname="standin-b\.qemu" name="build"[^>]*>\s*<failure/);
+      assert.match(suiteOf('standin.vmware'), /<skipped message="[^"]*vmrun/);
+      const html = readFileSync(path.join(sandbox.env.BOXSMITH_REPORTS, '1.0.0', 'report.html'), 'utf8');
+      for (const [box, provider, status] of [['standin', 'qemu', 'passed'], ['standin-b', 'qemu', 'failed'], ['standin', 'vmware', 'skipped']] as const) {
+        assert.match(html, new RegExp(`<td class="cell ${status}" data-cell="${box.replace('-', '\\-')}\\.${provider}"`), `${box} ${provider} ${status} in the HTML matrix`);
+      }
     });
 
     it('stand-in: a second nightly with nothing changed builds nothing and reports "unchanged since" the last good version', () => {
@@ -129,6 +144,24 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       assert.match(night.stdout, /^build +standin qemu +forced \(--force\); changed: archive, scripts\/docker\.sh$/m);
       assert.ok(!existsSync(lock), 'released at the end');
     });
+
+    it('stand-in: --force rebuilds an unchanged cell; the report lists its package changes since the version before (one upgraded, one added, one removed)', () => {
+      const folders = sandbox.runner('forced');
+      const first = sandbox.boxsmith([...NIGHT, '--box', 'standin-b', '--version', '1.0.0'], folders);
+      assert.equal(first.status, 0, output(first));
+      const packages = 'base-files\\t7.2ubuntu5.7\\tamd64\\nlibc6\\t2.19-0ubuntu6.15\\tamd64\\n';
+      const forced = sandbox.boxsmith([...NIGHT, '--box', 'standin-b', '--version', '1.0.1', '--force'], { ...folders, STANDIN_PACKAGES: packages });
+      assert.equal(forced.status, 0, output(forced));
+      const cell = cellOf(readReport(folders.BOXSMITH_REPORTS, '1.0.1'), 'standin-b', 'qemu');
+      assert.equal(cell.status, 'passed');
+      assert.deepEqual(cell.package_changes, {
+        since: '1.0.0',
+        changes: [
+          { name: 'base-files', from: '7.2ubuntu5.6', to: '7.2ubuntu5.7' },
+          { name: 'docker.io', from: '1.6.2~dfsg1-1ubuntu4~14.04.1' },
+          { name: 'libc6', to: '2.19-0ubuntu6.15' },
+        ],
+      });
   });
 
   describe('a night fanned out over runners', () => {
@@ -184,6 +217,7 @@ describe('nightly, stand-in builds', { concurrency: true }, () => {
       assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
       assert.match(refused.stderr, /other-night is of version 3\.0\.1, .*plan of 3\.0\.0: the parts of one night share one version/);
       assert.ok(!existsSync(path.join(sandbox.root, 'refused')), 'nothing written');
+    });
     });
   });
 });
