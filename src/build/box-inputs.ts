@@ -47,6 +47,8 @@ export interface BoxInputs {
   unknown: Record<string, string>;
   /** The archive state the hash was made with (for the record and the report). */
   archive?: ArchiveSuite[];
+  /** The hypervisor's version line the hash was made with (for the record). */
+  hypervisor_version: string;
 }
 
 export interface BoxInputOptions {
@@ -77,8 +79,10 @@ export async function boxInputs(loaded: LoadedDefinition, provider: Provider, op
     unknown.archive = (error as Error).message.split('\n')[0]!;
   }
   inputs.packer = sha256(options.packer.version);
-  inputs.hypervisor = sha256(await hypervisorVersion(provider));
+  const hypervisor = await hypervisorVersion(provider);
+  inputs.hypervisor = sha256(hypervisor);
   return {
+    hypervisor_version: hypervisor,
     ...(Object.keys(unknown).length ? {} : { input_hash: inputHash(inputs) }),
     inputs,
     unknown,

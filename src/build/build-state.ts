@@ -61,6 +61,8 @@ export interface BuildResult {
   ok: boolean;
   record?: BuildRecord;
   boxFile?: string;
+  /** The smoke test's result, when it ran its checks. */
+  smoke?: SmokeResult;
   error?: unknown;
   report?: StepsReport;
   logDir: string;

@@ -59,7 +59,7 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
       },
       onFinish: (finished) => (finishedSteps = finished),
     }), { signal: env.signal, onWait: (message) => env.onLine?.(message, target) });
-    return { target, ok: true, record: state.record!, boxFile: state.boxFile!, report, logDir: state.logDir };
+    return { target, ok: true, record: state.record!, boxFile: state.boxFile!, ...(state.smoke ? { smoke: state.smoke } : {}), report, logDir: state.logDir };
   } catch (error) {
     return { target, ok: false, error, ...(finishedSteps ? { report: finishedSteps } : {}), logDir: state.logDir };
   }

@@ -8,7 +8,6 @@ import { REPO_ROOT } from '../render/render.ts';
 import { writeBuildRecord, type BuildRecord } from '../store/build-record.ts';
 import { putInPlace, stagedFiles } from '../store/staging.ts';
 import type { BuildState } from './build-state.ts';
-import { hypervisorVersion } from './box-inputs.ts';
 
 export async function recordStep(state: BuildState): Promise<void> {
   const { target, env } = state;
@@ -24,7 +23,8 @@ export async function recordStep(state: BuildState): Promise<void> {
     sha256: state.sha256!,
     git_revision: await gitRevision(),
     packer_version: env.packer.version,
-    hypervisor_version: await hypervisorVersion(target.provider),
+    // As the input hash has it: one reading, so the record and its hash cannot disagree.
+    hypervisor_version: state.inputs!.hypervisor_version,
     ...(target.provider === 'qemu' && env.accelerator ? { accelerator: env.accelerator.accelerator } : {}),
     base: {
       kind: definition.base.kind,

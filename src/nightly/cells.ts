@@ -1,9 +1,7 @@
 // The cells of a night's report (src/nightly/report-model.ts) from the plan and the builds, the
 // publishing of what passed, and the exit code: shared by the nightly run and report:merge, so a
 // merged report says what one run would.
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import { BUILD_STEPS, type BuildResult } from '../build/build-state.ts';
 import { SmokeTestFailedError } from '../build/step-smoke.ts';
 import { publishBox } from '../publish/publish.ts';
@@ -11,7 +9,6 @@ import { formatReport } from '../publish/report.ts';
 import { describeTarget, type PublishTarget } from '../publish/target.ts';
 import { boxProvider } from '../render/context.ts';
 import type { SmokeResult } from '../smoke/result.ts';
-import { boxFiles } from '../store/box-store.ts';
 import type { BuildRecord } from '../store/build-record.ts';
 import { packageChangesSincePrevious } from '../store/manifest.ts';
 import type { CellPlan } from './plan.ts';
@@ -97,12 +94,9 @@ export function cellBuilt(plan: CellPlan, result: BuildResult, version: string, 
   };
 }
 
-/** The smoke result: the failed test's from its error, a passed box's from the file beside it. */
+/** The smoke result: the failed test's from its error, a passed box's as its build made it. */
 function smokeOf(result: BuildResult): SmokeResult | undefined {
-  if (result.error instanceof SmokeTestFailedError) return result.error.result;
-  if (!result.ok || !result.boxFile) return undefined;
-  const file = boxFiles(path.dirname(result.boxFile), boxProvider(result.target.provider)).smokeResult;
-  return existsSync(file) && statSync(file).isFile() ? (JSON.parse(readFileSync(file, 'utf8')) as SmokeResult) : undefined;
+  return result.error instanceof SmokeTestFailedError ? result.error.result : result.smoke;
 }
 
 export interface PublishCellsOptions {

@@ -264,6 +264,8 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     assert.equal(night.exit_code, 0);
     assert.equal(cell('debian-12', 'qemu')?.status, 'passed');
     assert.equal(cell('debian-12', 'qemu')?.published?.ok, true);
+    const reported = (cell('debian-12', 'qemu') as { smoke?: { passed: boolean; checks: { name: string }[] } }).smoke;
+    assert.deepEqual({ passed: reported?.passed, checks: reported?.checks.map((c) => c.name) }, { passed: true, checks: smoke.checks.map((c: { name: string }) => c.name) }, 'the report has the smoke checks as the build ran them');
     for (const box of ['ubuntu-12.04', 'ubuntu-14.04']) {
       assert.equal(cell(box, 'virtualbox')?.status, 'skipped');
       assert.match(cell(box, 'virtualbox')!.reason!, /VirtualBox .* is not installed on this host/);
