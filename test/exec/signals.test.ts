@@ -44,6 +44,8 @@ describe('interrupts', () => {
     const { driver, order } = startStepsDriver('double', 'stubborn');
     const { runId } = (await driver.ready) as { runId: string };
     tracker.trackRun(runId);
+    // The four named processes are up; the bash that double-forked the orphan may still be on its way out.
+    await pollUntil(() => runProcesses(runId).length === 4, 5000);
     const tree = runProcesses(runId);
     tracker.track(...tree);
     assert.equal(tree.length, 4);
