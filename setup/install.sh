@@ -10,6 +10,7 @@ packages=(
   qemu-system-x86 qemu-utils               # the hypervisor that runs everywhere, and qemu-img
   vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base iptables  # smoke tests, as users run boxes
   debootstrap fdisk e2fsprogs syslinux extlinux syslinux-common  # the Debian base image, made on the host
+  libguestfs-tools                         # its LVM volumes, made in libguestfs's appliance (the host needs no device-mapper)
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools
   libxml2-utils                            # xmllint: the smoke test's JUnit XML is checked with it
