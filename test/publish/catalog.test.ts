@@ -51,6 +51,13 @@ describe('catalog merge and retention', () => {
     assert.equal(providers[0]!.default_architecture, false, 'arm64 stays the default');
   });
 
+  it('lists the default architecture last of its provider: the entry Vagrant 2.3 takes (the last of a name)', () => {
+    const first = mergeIntoCatalog(undefined, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'amd64')] });
+    const merged = mergeIntoCatalog(first, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'arm64', 'd'.repeat(64))] });
+    const providers = merged.versions[0]!.providers;
+    assert.deepEqual(providers.map((p) => `${p.name}/${p.architecture}/${p.default_architecture}`), ['libvirt/arm64/false', 'libvirt/amd64/true']);
+  });
+
   it('refuses a catalog of another box', () => {
     assert.throws(() => mergeIntoCatalog({ name: 'other/box', versions: [] }, { name: NAME, description: '', version: '1', providers: [] }), /for other\/box, not phusion/);
   });
