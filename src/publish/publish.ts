@@ -15,6 +15,7 @@ import type { PublishReport } from './report.ts';
 import { displayUrl, Redactor, redactorFor } from './secrets.ts';
 import { DEFAULT_KEEP, publishToStaticTree } from './static-target.ts';
 import { formatTarget, type PublishTarget } from './target.ts';
+import { targetUsage } from './usage.ts';
 import { DEFAULT_VAGRANT_CLOUD_URL, VagrantCloudRegistry } from './vagrant-cloud.ts';
 
 export interface PublishOptions {
@@ -74,6 +75,7 @@ export async function publishBox(options: PublishOptions): Promise<PublishReport
     const report = await publish(options, env, redactor, log);
     for (const outcome of report.outcomes) outcome.detail = redactor.redact(outcome.detail);
     if (report.resume) report.resume = redactor.redact(report.resume);
+    report.usage = targetUsage(options.target, report.name);
     return report;
   } catch (error) {
     // A message may quote an API's answer: blank out secrets before it leaves.

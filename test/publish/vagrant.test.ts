@@ -14,7 +14,7 @@ import { publishBox } from '../../src/publish/publish.ts';
 import { startCatalogServer, type CatalogServer } from '../../src/publish/server.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, writeBuild } from './helpers.ts';
-import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
+import { assertAdded, runAsync, VAGRANT, vagrant } from './vagrant-client.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -84,6 +84,33 @@ describe('the vagrant client against a published tree', { skip: VAGRANT ? false 
     for (const file of [catalogFile, `${catalogFile}.json`]) writeFileSync(file, formatCatalog(catalog));
     const home = temporary('boxsmith-vagrant-home-');
     assertAdded(await vagrant(['box', 'add', NAME], { home, serverUrl: server.url }), '1.0.0');
+  });
+
+  it('the lines `boxsmith publish` prints work: VAGRANT_SERVER_URL and the name, or box_url in a Vagrantfile', async () => {
+    const boxesDir = temporary('boxsmith-vagrant-boxes-');
+    const root = temporary('boxsmith-vagrant-tree-');
+    const server = await startCatalogServer({ root, port: 0 });
+    cleanups.push(() => server.close());
+    writeBuild(boxesDir, '1.0.0');
+    const published = await runAsync(process.execPath, ['--import', 'tsx', CLI, 'publish', BOX, '--to', `static:${root},base-url=${server.url}`], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, BOXSMITH_BOXES: boxesDir },
+    });
+    assert.equal(published.code, 0, published.output);
+    const serverUrl = /^\s+export VAGRANT_SERVER_URL=(\S+)$/m.exec(published.output)?.[1];
+    const init = /^\s+vagrant init (\S+)$/m.exec(published.output)?.[1];
+    const vagrantfileLines = [...published.output.matchAll(/^\s+(config\.vm\.box(?:_url)? = "[^"]+")$/gm)].map((match) => match[1]!);
+    assert.equal(serverUrl, server.url, published.output);
+    assert.equal(init, NAME);
+    assert.deepEqual(vagrantfileLines, [`config.vm.box = "${NAME}"`, `config.vm.box_url = "${server.url}/${NAME}.json"`]);
+
+    assertAdded(await vagrant(['box', 'add', init!], { home: temporary('boxsmith-vagrant-home-'), serverUrl }), '1.0.0');
+    const boxUrl = /box_url = "([^"]+)"/.exec(vagrantfileLines[1]!)![1]!;
+    assertAdded(await vagrant(['box', 'add', boxUrl], { home: temporary('boxsmith-vagrant-home-') }), '1.0.0');
+    const project = temporary('boxsmith-vagrant-project-');
+    writeFileSync(path.join(project, 'Vagrantfile'), `Vagrant.configure("2") do |config|\n  ${vagrantfileLines.join('\n  ')}\nend\n`);
+    const validate = await vagrant(['validate'], { home: temporary('boxsmith-vagrant-home-'), cwd: project });
+    assert.equal(validate.code, 0, validate.output);
   });
 
   it("refuses a tampered box file: vagrant's checksum check", async () => {
