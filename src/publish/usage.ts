@@ -7,6 +7,7 @@
 //   - by catalog URL: config.vm.box_url = <base>/<org>/<box>.json, which every static host serves
 //     as JSON (GitHub Pages, a bucket website), and which keeps versions and `box outdated` working.
 import { pathToFileURL } from 'node:url';
+import { HCP_RETIREMENT_ISSUE } from './retirement.ts';
 
 /** For a catalog tree served at `baseUrl` (http(s) or file://). */
 export function catalogUsage(name: string, baseUrl: string): string[] {
@@ -24,7 +25,7 @@ export function catalogUsage(name: string, baseUrl: string): string[] {
 /** For Vagrant Cloud / HCP, reached by name with Vagrant's default server while it runs. */
 export function hostedUsage(name: string): string[] {
   return [
-    'users get it by name from Vagrant Cloud / HCP Vagrant, until HashiCorp retires it (hashicorp/vagrant#13836):',
+    `users get it by name from Vagrant Cloud / HCP Vagrant, until HashiCorp retires it (${HCP_RETIREMENT_ISSUE}):`,
     `    vagrant init ${name}`,
   ];
 }
