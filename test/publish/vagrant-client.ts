@@ -30,8 +30,8 @@ export function runAsync(command: string, args: string[], options: { cwd?: strin
 }
 
 /** vagrant with its own VAGRANT_HOME, offline, no version check. */
-export function vagrant(args: string[], options: { home: string; cwd?: string; serverUrl?: string }): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, VAGRANT_HOME: options.home, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1' };
+export function vagrant(args: string[], options: { home: string; cwd?: string; serverUrl?: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, VAGRANT_HOME: options.home, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1' };
   delete env.VAGRANT_SERVER_URL;
   if (options.serverUrl) env.VAGRANT_SERVER_URL = options.serverUrl;
   return runAsync(VAGRANT!, args, { cwd: options.cwd ?? options.home, env });

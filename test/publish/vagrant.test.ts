@@ -182,5 +182,13 @@ describe('the vagrant client against a published tree', { skip: VAGRANT ? false 
     const run = await vagrant(['validate'], { home: temporary('boxsmith-vagrant-home-'), cwd: project });
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /Vagrantfile validated successfully/);
+    // The way to a box after HCP Vagrant by catalog URL (BOX_URL), for another box too.
+    const byUrl = await vagrant(['validate'], {
+      home: temporary('boxsmith-vagrant-home-'),
+      cwd: project,
+      env: { BOX: 'phusion/debian-12-amd64', BOX_URL: 'https://boxes.example.org/phusion/debian-12-amd64.json' },
+    });
+    assert.equal(byUrl.code, 0, byUrl.output);
+    assert.match(byUrl.output, /Vagrantfile validated successfully/);
   });
 });
