@@ -66,7 +66,9 @@ export function nginxConf(options: NginxConfOptions): string {
   const server = nginxServerBlock(options).replace(/^(?=.)/gm, '    ');
   return `# nginx serving the Vagrant catalog tree ${options.root}, written by \`boxsmith nginx-conf\`.
 # Run it (as any user) with:  nginx -p PREFIX -c FILE -g 'daemon off;'
-# Relative paths below are in PREFIX (which must exist and be writable).
+# Relative paths below are in PREFIX (which must exist and be writable). An nginx built with a
+# default error log other than Debian's (stderr) may say it cannot open that one before it reads
+# this file; add -e error.log to the command line then.
 pid nginx.pid;
 error_log error.log warn;
 worker_processes 1;

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { snapshotProcesses, signalProcessGroup, sleep } from '../../src/exec/proc.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
 import { nginxServerBlock } from '../../src/publish/nginx-conf.ts';
@@ -52,7 +52,7 @@ describe('nginx-conf', () => {
 });
 
 describe('Debian nginx serving a published tree (stand-in boxes)', { skip: !NGINX ? 'nginx is not installed (setup/install.sh installs it)' : !VAGRANT ? 'vagrant is not installed' : false }, () => {
-  it('serves catalogs as JSON on HEAD and GET and boxes with ranges; vagrant adds by name, then sees, updates to and prunes for a second version', async () => {
+  it('serves catalogs as JSON on HEAD and GET and boxes with ranges; vagrant adds by name, then sees, updates to and prunes for a second version', async (t) => {
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
     const root = tempDir('boxsmith-nginx-tree-');
@@ -69,7 +69,7 @@ describe('Debian nginx serving a published tree (stand-in boxes)', { skip: !NGIN
     assert.equal(conf.status, 0, conf.stderr);
     writeFileSync(path.join(prefix, 'nginx.conf'), conf.stdout);
     const nginx = startNginx(prefix, root);
-    after(() => stopNginx(nginx));
+    t.after(() => stopNginx(nginx));
     await waitForHttp(`${baseUrl}/${NAME}.json`, nginx);
 
     // Catalogs: by name (no extension) and by .json URL, JSON on HEAD as on GET.
