@@ -102,6 +102,9 @@ export function mergeIntoCatalog(existing: Catalog | undefined, addition: Catalo
     entry.providers.push({ ...provider, default_architecture: defaultArchitecture });
   }
   entry.providers.sort(providerOrder);
+  // The other versions as they are, but for 2.3 with each provider's default last (a catalog
+  // published before boxsmith kept that order).
+  for (const other of versions) if (other !== entry) other.providers = defaultArchitectureLast(other.providers);
   versions.sort((a, b) => compareVersions(b.version, a.version));
   return { ...(existing ?? {}), name: addition.name, description: addition.description, versions };
 }
@@ -116,6 +119,16 @@ function providerOrder(a: CatalogProvider, b: CatalogProvider): number {
     Number(a.default_architecture === true) - Number(b.default_architecture === true) ||
     (a.architecture ?? '').localeCompare(b.architecture ?? '')
   );
+}
+
+/** The same entries in the same places, except that within each provider the default comes last. */
+function defaultArchitectureLast(providers: CatalogProvider[]): CatalogProvider[] {
+  const byName = new Map<string, CatalogProvider[]>();
+  for (const provider of providers) byName.set(provider.name, [...(byName.get(provider.name) ?? []), provider]);
+  for (const [name, entries] of byName) {
+    byName.set(name, [...entries.filter((entry) => entry.default_architecture !== true), ...entries.filter((entry) => entry.default_architecture === true)]);
+  }
+  return providers.map((provider) => byName.get(provider.name)!.shift()!);
 }
 
 /** The catalog with only its `keep` newest versions, and the versions it dropped. */

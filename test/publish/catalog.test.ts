@@ -59,6 +59,11 @@ describe('catalog merge and retention', () => {
     const merged = mergeIntoCatalog(first, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'arm64', 'd'.repeat(64))] });
     const providers = merged.versions[0]!.providers;
     assert.deepEqual(providers.map((p) => `${p.name}/${p.architecture}/${p.default_architecture}`), ['libvirt/arm64/false', 'libvirt/amd64/true']);
+    // An older version listed the other way round (an earlier publish) is put in that order too.
+    const older: Catalog = { name: NAME, versions: [{ version: '0.9.0', providers: [{ ...provider('libvirt', 'amd64'), default_architecture: true }, { ...provider('libvirt', 'arm64'), default_architecture: false }] }] };
+    const reordered = mergeIntoCatalog(older, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'amd64')] });
+    assert.deepEqual(reordered.versions[1]!.providers.map((p) => p.architecture), ['arm64', 'amd64']);
+    assert.deepEqual(older.versions[0]!.providers.map((p) => p.architecture), ['amd64', 'arm64'], 'the input is not changed');
   });
 
   it('refuses a catalog of another box', () => {
