@@ -10,7 +10,7 @@ export const nginxConf = defineCommand({
   summary: 'print an nginx configuration that serves a static catalog tree',
   description: `DIR: the catalog tree (the DIR of --to static:DIR). The output is a complete nginx.conf that
 runs as any user, its pid, logs and temporary folders in PREFIX:
-  npm run boxsmith -- nginx-conf DIR > PREFIX/nginx.conf
+  npm run -s boxsmith -- nginx-conf DIR > PREFIX/nginx.conf    (-s: without npm's own lines)
   nginx -p PREFIX -c nginx.conf -g 'daemon off;'
   VAGRANT_SERVER_URL=http://127.0.0.1:${DEFAULT_SERVE_PORT} vagrant box add <org>/<box>
 Its server block is the one docs/hosting.md shows; add TLS and server_name there for a public host.`,
