@@ -14,6 +14,7 @@ packages=(
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools
   libxml2-utils                            # xmllint: the smoke test's JUnit XML is checked with it
+  nginx-light                              # the web server docs/hosting.md configures (`boxsmith nginx-conf`); tests run it in front of a catalog tree
   python3-junitparser                      # a real JUnit consumer: the tests read the nightly report's JUnit XML with it
   chromium                                 # headless, the tests open the nightly HTML report in it (console, DOM, screenshot)
   gdb psmisc procps                        # diagnostics of hung processes
