@@ -66,6 +66,14 @@ const HOST_TOOLS: [string, string][] = [
 ];
 /** And for LVM, made inside libguestfs's appliance. */
 const LVM_HOST_TOOLS: [string, string][] = [['guestfish', 'libguestfs-tools'], ['supermin', 'supermin']];
+/**
+ * What the initramfs needs to mount root on QEMU/libvirt (virtio, SCSI, SATA), VirtualBox (SATA,
+ * IDE) and VMware (LSI, PVSCSI), through LVM. A disk moved to another controller needs its module here.
+ */
+const INITRAMFS_MODULES = [
+  'virtio_pci', 'virtio_blk', 'virtio_scsi', 'ahci', 'ata_piix', 'sd_mod', 'mptspi', 'vmw_pvscsi',
+  'dm_mod', 'ext4', 'crc32c_generic',
+];
 const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const MODULE_FILES = ['base-image-disk.ts', 'guestfish.ts'].map((file) => path.join(path.dirname(THIS_FILE), file));
 
@@ -282,6 +290,11 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, layout
     // No hibernation image to wait for at boot (the initramfs would look for one on the swap).
     write('etc/initramfs-tools/conf.d/resume', 'RESUME=none\n');
   }
+  // The initramfs holds the drivers for the disks of every hypervisor boxsmith builds for, not
+  // "most" modules: under emulation mkinitramfs spends about a second per module it considers, so
+  // the kernel installed in the guest would take its initramfs ten minutes or more to make.
+  write('etc/initramfs-tools/conf.d/boxsmith-modules', 'MODULES=list\n');
+  write('etc/initramfs-tools/modules', `${INITRAMFS_MODULES.join('\n')}\n`);
   // net.ifnames=0 on the kernel line keeps the first NIC eth0 on every hypervisor.
   write('etc/network/interfaces', 'auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n');
   write(
