@@ -338,9 +338,11 @@ version=$3
 echo "$* | image $(dpkg-query -W -f='\${Status}' "linux-image-$version") | headers $(dpkg-query -W -f='\${Status}' "linux-headers-$version")" >> ${log}
 STANDIN
         chmod 0755 /usr/bin/vmware-config-tools.pl
+        lsblk >&2; lvs >&2; swapon --show >&2
         apt-get update -q > /dev/null
         uname -r`);
       assert.equal(setUp.status, 0, `${setUp.stdout}\n${setUp.stderr}`);
+      process.stdout.write(`the box as booted (lsblk, lvs, swapon):\n${setUp.stderr}\n`);
       const running = setUp.stdout.trim().split('\n').pop()!;
       const rt = running.replace(/-amd64$/, '-rt-amd64');
       // Unsafe I/O and no initramfs only spare minutes under emulation; the hooks run as always.
