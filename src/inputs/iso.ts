@@ -56,7 +56,17 @@ export interface EnsureIsoOptions {
   verifyChecksumUrl?: boolean;
   /** Timeouts and retries; see DEFAULT_NETWORK_SETTINGS. */
   network?: Partial<NetworkSettings>;
+  /** Another pinned input kept the same way (Docker's static .tgz): its cache folder and its name in messages. */
+  kind?: CachedInputKind;
 }
+
+/** An input the cache keeps: its folder under the cache and what messages call it. */
+export interface CachedInputKind {
+  folder: string;
+  noun: string;
+}
+
+export const ISO_INPUT: CachedInputKind = { folder: 'iso', noun: 'ISO' };
 
 export interface EnsuredIso {
   /** The verified ISO in the cache. */
@@ -81,7 +91,8 @@ export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir =
  */
 export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): Promise<EnsuredIso> {
   const checksum = parseChecksum(iso.checksum);
-  const entry = isoCacheEntry(iso.file, checksum, options.cacheDir ?? cacheRoot());
+  const kind = options.kind ?? ISO_INPUT;
+  const entry = isoCacheEntry(iso.file, checksum, options.cacheDir ?? cacheRoot(), kind.folder);
   const network: NetworkSettings = { ...DEFAULT_NETWORK_SETTINGS, ...options.network };
   const warn = options.onWarning ?? (() => {});
   const { signal } = options;
@@ -98,7 +109,7 @@ export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): P
     return await withFileLock(
       entry.lockPath,
       async () => {
-        if (await verifyCachedFile(entry, checksum, warn, signal)) return fromCache;
+        if (await verifyCachedFile(entry, checksum, kind, warn, signal)) return fromCache;
         return await download(iso, entry, checksum, network, options);
       },
       {
@@ -123,7 +134,13 @@ export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): P
  * Whether the cache holds the ISO: trusted through its sidecar, or hashed (a file copied in by
  * hand, or changed since it was verified). A file that does not match is removed.
  */
-async function verifyCachedFile(entry: IsoCacheEntry, checksum: Checksum, warn: (message: string) => void, signal?: AbortSignal): Promise<boolean> {
+async function verifyCachedFile(
+  entry: IsoCacheEntry,
+  checksum: Checksum,
+  kind: CachedInputKind,
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<boolean> {
   // Another process may have finished it while this one waited for the lock.
   if (await hasVerifiedSidecar(entry, checksum)) return true;
   let before: BigIntStats;
@@ -142,7 +159,7 @@ async function verifyCachedFile(entry: IsoCacheEntry, checksum: Checksum, warn: 
     return true;
   }
   warn(
-    `${entry.path} is not the ISO the definition pins (expected ${formatChecksum(checksum)}, ` +
+    `${entry.path} is not the ${kind.noun} the definition pins (expected ${formatChecksum(checksum)}, ` +
       `it is ${checksum.algorithm}:${actual.hex}): removed, fetching it again`,
   );
   await removeSidecar(entry);
@@ -209,7 +226,7 @@ async function download(
       return { path: entry.path, checksum: formatChecksum(checksum), source: 'download', url };
     }
   }
-  throw new IsoUnavailableError(iso.file, formatChecksum(checksum), entry.path, failures);
+  throw new IsoUnavailableError(iso.file, formatChecksum(checksum), entry.path, failures, (options.kind ?? ISO_INPUT).noun);
 }
 
 export interface FetchChecksumOptions {
