@@ -73,7 +73,7 @@ pre-start script
 		mount -t tmpfs -o uid=0,gid=0,mode=0755 cgroup /sys/fs/cgroup
 	fi
 	cd /sys/fs/cgroup
-	for sys in \$(awk '!/^#/ { if (\$4 == 1) print \$1 }' /proc/cgroups); do
+	awk '!/^#/ { if (\$4 == 1) print \$1 }' /proc/cgroups | while read -r sys; do
 		mkdir -p "\$sys"
 		if ! mountpoint -q "\$sys"; then
 			mount -n -t cgroup -o "\$sys" cgroup "\$sys" || rmdir "\$sys" || true
