@@ -64,9 +64,11 @@ export interface EnsureIsoOptions {
 export interface CachedInputKind {
   folder: string;
   noun: string;
+  /** The cache as the planner's reasons name it. */
+  cacheName: string;
 }
 
-export const ISO_INPUT: CachedInputKind = { folder: 'iso', noun: 'ISO' };
+export const ISO_INPUT: CachedInputKind = { folder: 'iso', noun: 'ISO', cacheName: 'ISO cache' };
 
 export interface EnsuredIso {
   /** The verified ISO in the cache. */
@@ -78,9 +80,9 @@ export interface EnsuredIso {
   url?: string;
 }
 
-/** Where the cache keeps (or will keep) this ISO. */
-export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir = cacheRoot()): string {
-  return isoCacheEntry(iso.file, parseChecksum(iso.checksum), cacheDir).path;
+/** Where the cache keeps (or will keep) this ISO (or other input of `kind`). */
+export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir = cacheRoot(), kind: CachedInputKind = ISO_INPUT): string {
+  return isoCacheEntry(iso.file, parseChecksum(iso.checksum), cacheDir, kind.folder).path;
 }
 
 /**
@@ -325,9 +327,13 @@ async function crossCheckPinnedChecksum(
   }
 }
 
-/** Whether a build could get the ISO now: `undefined` when it can, else why not, in one line. */
-export async function isoUnavailable(iso: IsoSpec, options: { cacheDir?: string; network?: Partial<NetworkSettings> } = {}): Promise<string | undefined> {
-  const cachePath = isoCachePath(iso, options.cacheDir ?? cacheRoot());
+/** Whether a build could get the ISO (or input of `kind`) now: `undefined` when it can, else why not, in one line. */
+export async function isoUnavailable(
+  iso: Pick<IsoSpec, 'file' | 'urls' | 'checksum'>,
+  options: { cacheDir?: string; network?: Partial<NetworkSettings>; kind?: CachedInputKind } = {},
+): Promise<string | undefined> {
+  const kind = options.kind ?? ISO_INPUT;
+  const cachePath = isoCachePath(iso, options.cacheDir ?? cacheRoot(), kind);
   // A file there is used once it hashes right; a wrong one is the build's to report.
   if (existsSync(cachePath)) return undefined;
   // A planner's question, not a download: short limits, one retry.
@@ -347,5 +353,5 @@ export async function isoUnavailable(iso: IsoSpec, options: { cacheDir?: string;
       failures.push(`${url}: ${describeFailure(error, network)}`);
     }
   }
-  return `its ISO ${iso.file} is not in the ISO cache and ${failures.length ? `no URL serves it (${failures.join('; ')})` : 'the definition lists no URL'}; to supply it by hand, copy it to ${cachePath}`;
+  return `its ${kind.noun} ${iso.file} is not in the ${kind.cacheName} and ${failures.length ? `no URL serves it (${failures.join('; ')})` : 'the definition lists no URL'}; to supply it by hand, copy it to ${cachePath}`;
 }
