@@ -131,7 +131,10 @@ EOF
 
 main() {
   local packages user server
-  local tgz=${BOXSMITH_DOCKER_STATIC_TGZ:?} version=${BOXSMITH_DOCKER_STATIC_VERSION:?} bindir=/usr/local/bin
+  local tgz=${BOXSMITH_DOCKER_STATIC_TGZ:?} version=${BOXSMITH_DOCKER_STATIC_VERSION:?}
+  # Where the files go: / in the guest; a temporary folder when the tests run this.
+  local root=${BOXSMITH_DOCKER_ROOT:-}
+  local bindir=$root/usr/local/bin
   read -r -a packages <<< "${BOXSMITH_DOCKER_PACKAGES:-}"
   user=${BOXSMITH_VAGRANT_USER:?}
   export DEBIAN_FRONTEND=noninteractive
@@ -143,16 +146,16 @@ main() {
   rm -f "$tgz"
   getent group docker > /dev/null || groupadd --system docker
   usermod -a -G docker "$user"
-  write_defaults /etc/default/docker
+  write_defaults "$root/etc/default/docker"
 
-  if [ -d /run/systemd/system ]; then
-    write_systemd_unit /etc/systemd/system/docker.service "$bindir"
+  if [ -d "$root/run/systemd/system" ]; then
+    write_systemd_unit "$root/etc/systemd/system/docker.service" "$bindir"
     systemctl daemon-reload
     systemctl enable docker.service
     systemctl restart docker.service
     systemctl is-active docker.service
   else
-    write_upstart_job /etc/init/docker.conf "$bindir"
+    write_upstart_job "$root/etc/init/docker.conf" "$bindir"
     initctl reload-configuration
     stop docker 2> /dev/null || true
     start docker

@@ -2,9 +2,10 @@
 // folders, on a stand-in .tgz shaped like Docker's static one (docker/docker, docker/dockerd, ...:
 // small shell scripts, since Docker's own file cannot be fetched here); the init files it writes
 // checked by the real tools (sh -n and shellcheck on the upstart job's scripts, systemd-analyze
-// verify on the unit).
+// verify on the unit); and the whole script into a temporary root, with stand-ins for the guest's
+// apt-get, groupadd, usermod and upstart's commands, which cannot run on this host.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { STANDIN_BINARIES, standinDockerTgz } from './docker-standin.ts';
@@ -106,5 +107,83 @@ describe('docker-static.sh on a stand-in Docker .tgz', () => {
   it('shellcheck passes the script', () => {
     const result = run('shellcheck', ['--severity=style', SCRIPT]);
     assert.equal(result.status, 0, result.stdout);
+  });
+});
+
+describe('docker-static.sh as Packer runs it, into a temporary root, with stand-ins for the guest\'s apt-get, user tools and upstart', () => {
+  /** Runs the script's main with stand-in commands that log their arguments; the root and the log. */
+  function runMain(tgz: { file: string; sha256: string }, pin = tgz.sha256, init: 'upstart' | 'systemd' = 'upstart') {
+    const root = tempDir();
+    const dirs = init === 'upstart' ? ['etc/default', 'etc/init'] : ['etc/default', 'etc/systemd/system', 'run/systemd/system'];
+    for (const dir of dirs) mkdirSync(path.join(root, dir), { recursive: true });
+    const bin = tempDir();
+    const calls = path.join(bin, 'calls.log');
+    writeFileSync(calls, '');
+    for (const command of ['apt-get', 'groupadd', 'usermod', 'initctl', 'start', 'stop', 'status', 'systemctl']) {
+      writeFileSync(path.join(bin, command), `#!/bin/sh\necho "${command} $*" >> '${calls}'\n`, { mode: 0o755 });
+    }
+    // No docker group yet.
+    writeFileSync(path.join(bin, 'getent'), '#!/bin/sh\nexit 2\n', { mode: 0o755 });
+    const uploaded = path.join(tempDir(), 'boxsmith-docker-static.tgz');
+    writeFileSync(uploaded, readFileSync(tgz.file));
+    const result = run('bash', [SCRIPT], {
+      env: {
+        PATH: `${bin}:${process.env.PATH}`,
+        BOXSMITH_DOCKER_ROOT: root,
+        BOXSMITH_DOCKER_STATIC_TGZ: uploaded,
+        BOXSMITH_DOCKER_STATIC_VERSION: '18.06.3-ce',
+        BOXSMITH_DOCKER_STATIC_SHA256: pin,
+        BOXSMITH_DOCKER_PACKAGES: 'iptables aufs-tools xz-utils',
+        BOXSMITH_VAGRANT_USER: 'vagrant',
+      },
+    });
+    return { result, root, uploaded, calls: readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean) };
+  }
+
+  it('installs the packages, the binaries, the docker group with vagrant in it, the options file and the upstart job, starts it and checks the version', () => {
+    const { result, root, uploaded, calls } = runMain(standinDockerTgz());
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(calls, [
+      'apt-get install -y -q --no-install-recommends iptables aufs-tools xz-utils',
+      'groupadd --system docker',
+      'usermod -a -G docker vagrant',
+      'initctl reload-configuration',
+      'stop docker',
+      'start docker',
+      'status docker',
+    ]);
+    for (const name of STANDIN_BINARIES) assert.equal(statSync(path.join(root, 'usr/local/bin', name)).mode & 0o777, 0o755, name);
+    assert.equal(run('test', ['-e', uploaded]).status, 1, 'the uploaded .tgz is removed');
+    assert.match(readFileSync(path.join(root, 'etc/init/docker.conf'), 'utf8'), new RegExp(`exec ${root}/usr/local/bin/dockerd \\$DOCKER_OPTS`));
+    assert.match(readFileSync(path.join(root, 'etc/default/docker'), 'utf8'), /^DOCKER_OPTS=""$/m);
+    assert.match(result.stdout, /^Storage Driver: aufs$/m, 'the storage driver Docker chose is in the build log');
+  });
+
+  it('a .tgz that is not the pin: nothing is installed and no job written', () => {
+    const { result, root, calls } = runMain(standinDockerTgz(), 'e'.repeat(64));
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /is not the pinned Docker \.tgz \(expected sha256 e{64}, it is [0-9a-f]{64}\): refused/);
+    assert.equal(run('test', ['-e', path.join(root, 'usr/local/bin')]).status, 1);
+    assert.equal(run('test', ['-e', path.join(root, 'etc/init/docker.conf')]).status, 1);
+    assert.ok(!calls.some((call) => call.startsWith('start')));
+  });
+
+  it('on systemd: the unit instead of the upstart job, enabled and started', () => {
+    const { result, root, calls } = runMain(standinDockerTgz(), undefined, 'systemd');
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(calls.slice(3), [
+      'systemctl daemon-reload',
+      'systemctl enable docker.service',
+      'systemctl restart docker.service',
+      'systemctl is-active docker.service',
+    ]);
+    assert.match(readFileSync(path.join(root, 'etc/systemd/system/docker.service'), 'utf8'), new RegExp(`^ExecStart=${root}/usr/local/bin/dockerd \\$DOCKER_OPTS$`, 'm'));
+    assert.equal(run('test', ['-e', path.join(root, 'etc/init/docker.conf')]).status, 1);
+  });
+
+  it('a daemon that says another version than the pin fails the build', () => {
+    const { result } = runMain(standinDockerTgz(undefined, '17.03.2-ce'));
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /the daemon says it is Docker 17\.03\.2-ce, not the pinned 18\.06\.3-ce/);
   });
 });
