@@ -53,6 +53,7 @@ export async function inputsStep(state: BuildState, ctx: StepContext): Promise<v
       onWarning: warn,
       signal: ctx.signal,
       onWait: warn,
+      accelerator: state.env.accelerator?.accelerator ?? 'tcg',
     });
     state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
   }

@@ -276,12 +276,6 @@ export function checkConsistency(definition: Definition): { keyPath: KeyPath; me
         });
       }
     });
-    if (definition.hardware.lvm) {
-      problems.push({
-        keyPath: ['hardware', 'lvm'],
-        message: 'a debootstrap base image is partitioned on the host without device-mapper, so it cannot use LVM',
-      });
-    }
   }
   const { chef } = definition;
   if (chef.install && chef.source === 'vendor-deb') {

@@ -1,5 +1,6 @@
 import { writableFolder } from '../../environment.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
+import { HCP_RETIREMENT_NOTE } from '../../publish/retirement.ts';
 import { redactorFor } from '../../publish/secrets.ts';
 import { DEFAULT_KEEP } from '../../publish/static-target.ts';
 import { TARGET_SYNTAX } from '../../publish/target.ts';
@@ -13,7 +14,9 @@ export const publish = defineCommand({
   static:DIR[,base-url=URL]   a catalog tree for any static web server; without base-url the
                               catalog points at the boxes by file:// URL
   vagrant-cloud[:OWNER]       Vagrant Cloud (API v2); token in VAGRANT_CLOUD_TOKEN
-  hcp[:REGISTRY]              HCP Vagrant Box Registry; HCP_CLIENT_ID and HCP_CLIENT_SECRET`,
+  hcp[:REGISTRY]              HCP Vagrant Box Registry; HCP_CLIENT_ID and HCP_CLIENT_SECRET
+vagrant-cloud and hcp: ${HCP_RETIREMENT_NOTE}.
+A static target is the way on: the output ends with the lines users need (docs/hosting.md).`,
   positionals: { synopsis: '<box>', min: 1, max: 1, what: 'one box name' },
   options: {
     to: value('TARGET', `where to publish: ${TARGET_SYNTAX}`, publishTarget),
