@@ -197,3 +197,24 @@ describe('smoke results', () => {
     assert.equal(compareVersions('1.2', '1.2.0'), 0);
   });
 });
+
+describe('"Docker daemon active" on upstart (a stand-in sudo prints what upstart\'s service says)', () => {
+  /** The check's command without its systemd branch (this host may run systemd), `service` answered by the stand-in. */
+  function onUpstart(said: string): string {
+    const command = find(checksFor('ubuntu-12.04'), /Docker daemon active/).command;
+    const upstart = /^if \[ -d \/run\/systemd\/system \]; then .*?; else (.*); fi$/.exec(command)?.[1];
+    assert.ok(upstart, command);
+    const bin = tempDir();
+    writeFileSync(path.join(bin, 'sudo'), `#!/bin/sh\necho '${said}'\n`, { mode: 0o755 });
+    return run('bash', ['-c', upstart], { env: { PATH: `${bin}:${process.env.PATH}` } }).stdout.trim();
+  }
+
+  it('"docker start/running, process 1234" (the job docker-static.sh writes, or docker.io\'s) is active', () => {
+    assert.equal(onUpstart('docker start/running, process 1234'), 'active');
+  });
+
+  it('"docker stop/waiting" is not, nor is a sysvinit "docker is not running"', () => {
+    assert.equal(onUpstart('docker stop/waiting'), '');
+    assert.equal(onUpstart(' * docker is not running'), '');
+  });
+});

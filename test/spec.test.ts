@@ -238,7 +238,8 @@ describe('vagrant user, insecure key, Docker, small boxes', () => {
       const { hcl, files } = rendered(box);
       const order = provisioners(hcl).flatMap((p) => p.scripts);
       assert.equal(order[0], 'apt.sh');
-      assert.ok(order.indexOf('vagrant-user.sh') < order.indexOf('docker.sh'));
+      const docker = order.find((script) => script === 'docker.sh' || script === 'docker-static.sh')!;
+      assert.ok(order.indexOf('vagrant-user.sh') < order.indexOf(docker));
       assert.deepEqual(order.slice(-4), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh']);
       assert.match(hcl, /provisioner "file" \{\n    source      = "\$\{path\.root\}\/keys\/vagrant\.pub"/);
       assert.match(hcl, /post-processor "vagrant" \{\n    output\s+= "\$\{var\.work_dir\}\/\{\{ \.Provider \}\}\.box"\n    vagrantfile_template = "\$\{path\.root\}\/Vagrantfile"/);

@@ -155,7 +155,9 @@ export function smokeChecks(definition: Definition, options: CheckOptions): Smok
     checks.push(
       {
         name: 'Docker daemon active',
-        command: 'if [ -d /run/systemd/system ]; then systemctl is-active docker; else sudo -n service docker status | grep -q running && echo active; fi',
+        // Upstart (Ubuntu 12.04/14.04) says "docker start/running, process N" of a running job and
+        // "docker stop/waiting" of a stopped one.
+        command: "if [ -d /run/systemd/system ]; then systemctl is-active docker; else sudo -n service docker status | grep -q ' start/running' && echo active; fi",
         expected: 'active',
         judge: (output) => output.split('\n').pop() === 'active',
       },
