@@ -89,7 +89,13 @@ export class RemoteCatalogTree {
    * uploaded anything.
    */
   async placeBox(localFile: string, relative: string, sha256: string, size: number, log: (line: string) => void): Promise<'uploaded' | 'unchanged'> {
-    if ((await this.rclone.sha256(relative)) === sha256) return 'unchanged';
+    const checksumFile = `${relative}.sha256`;
+    const checksumText = `${sha256}  ${relative.slice(relative.lastIndexOf('/') + 1)}\n`;
+    if ((await this.rclone.sha256(relative)) === sha256) {
+      // A publish killed between moving the box into place and writing its checksum file left none.
+      if ((await this.rclone.read(checksumFile)) !== checksumText) await this.rclone.writeText(checksumFile, checksumText);
+      return 'unchanged';
+    }
     const temporary = temporaryPath(relative);
     log(`uploading ${localFile} (${(size / 1048576).toFixed(1)} MiB) to ${this.rclone.shown(temporary)}`);
     await this.rclone.upload(localFile, temporary, size);
@@ -100,7 +106,7 @@ export class RemoteCatalogTree {
     }
     log(`verified sha256 on the remote (${this.rclone.hashMethodUsed === 'download' ? 'downloaded and hashed by rclone: the backend has no SHA-256' : "the backend's own hash"})`);
     await this.rclone.move(temporary, relative);
-    await this.rclone.writeText(`${relative}.sha256`, `${sha256}  ${relative.slice(relative.lastIndexOf('/') + 1)}\n`);
+    await this.rclone.writeText(checksumFile, checksumText);
     return 'uploaded';
   }
 }
