@@ -15,6 +15,8 @@ import { archiveState, type ArchiveSuite } from '../inputs/archive-state.ts';
 import { isoUnavailable, type IsoSpec } from '../inputs/iso.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { publishedRecords } from '../publish/static-target.ts';
+import { remotePublishedRecords } from '../publish/rclone-target.ts';
+import { redactorFor } from '../publish/secrets.ts';
 import { formatTarget, type PublishTarget } from '../publish/target.ts';
 import { boxProvider } from '../render/context.ts';
 import { boxFiles, builtVersions, compareVersions, versionDirectory } from '../store/box-store.ts';
@@ -67,6 +69,8 @@ export interface PlanOptions {
   untestedIsGood: boolean;
   /** Planning for CI runners: a provider whose hypervisor this host lacks is its runner's to build, not skipped. */
   forRunners: boolean;
+  /** rclone targets: rclone's output while the plan reads the published build records goes below it. */
+  logsDir?: string;
   readArchive?: (loaded: LoadedDefinition) => Promise<ArchiveSuite[]>;
   /** Why this host cannot get an installer box's ISO now, or undefined (default: isoUnavailable). */
   checkIso?: (iso: IsoSpec) => Promise<string | undefined>;
@@ -99,6 +103,7 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
     if (!isoProblems.has(loaded.box)) isoProblems.set(loaded.box, (options.checkIso ?? ((iso) => isoUnavailable(iso)))(base.iso!));
     return isoProblems.get(loaded.box)!;
   };
+  const remote = await remoteRecords(targets.filter(({ loaded, provider }) => wanted(loaded.box, provider)), options);
   for (const { loaded, provider } of targets) {
     if (!wanted(loaded.box, provider)) continue;
     const missingIso = await isoProblem(loaded);
@@ -107,7 +112,7 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
       continue;
     }
     const inputs = await boxInputs(loaded, provider, { packer: options.packer, readArchive });
-    const last = lastGoodBuild(loaded, provider, options);
+    const last = lastGoodBuild(loaded, provider, options, remote?.get(`${loaded.definition.org}/${loaded.definition.box_name} ${boxProvider(provider)}`));
     cells.push({ loaded, box: loaded.box, provider, inputs, ...(last ? { last } : {}), ...decide(inputs, last, options.force) });
   }
   return cells.sort((a, b) => a.box.localeCompare(b.box) || a.provider.localeCompare(b.provider));
@@ -136,7 +141,13 @@ function isGood(record: BuildRecord, untestedIsGood: boolean): boolean {
   return record.smoke_test === 'skipped' ? untestedIsGood : record.smoke_test.passed;
 }
 
-export function lastGoodBuild(loaded: LoadedDefinition, provider: Provider, options: Pick<PlanOptions, 'boxesDir' | 'target' | 'untestedIsGood'>): LastGoodBuild | undefined {
+export function lastGoodBuild(
+  loaded: LoadedDefinition,
+  provider: Provider,
+  options: Pick<PlanOptions, 'boxesDir' | 'target' | 'untestedIsGood'>,
+  /** The build records an rclone target holds for this cell, newest first (remoteRecords). */
+  remotePublished?: BuildRecord[],
+): LastGoodBuild | undefined {
   const { org, box_name: boxName } = loaded.definition;
   const vagrantProvider = boxProvider(provider);
   const candidates: LastGoodBuild[] = [];
@@ -158,7 +169,21 @@ export function lastGoodBuild(loaded: LoadedDefinition, provider: Provider, opti
     const record = publishedRecords(options.target.root, org, boxName, vagrantProvider).find((r) => isGood(r, options.untestedIsGood));
     if (record) candidates.push({ record, file: `${org}/${boxName} ${record.version} ${vagrantProvider}`, from: formatTarget(options.target) });
   }
+  const remoteRecord = remotePublished?.find((r) => isGood(r, options.untestedIsGood));
+  if (remoteRecord && options.target) {
+    candidates.push({ record: remoteRecord, file: `${org}/${boxName} ${remoteRecord.version} ${vagrantProvider}`, from: formatTarget(options.target) });
+  }
   return candidates.sort((a, b) => compareVersions(b.record.version, a.record.version))[0];
+}
+
+/** The build records an rclone target holds for the cells planned, read in one rclone session. */
+async function remoteRecords(cells: Array<{ loaded: LoadedDefinition; provider: Provider }>, options: PlanOptions): Promise<Map<string, BuildRecord[]> | undefined> {
+  const { target } = options;
+  if (target?.kind !== 'rclone' || !options.logsDir || !cells.length) return undefined;
+  const redactor = redactorFor(process.env);
+  for (const secret of target.remote.secrets) redactor.add(secret);
+  const boxes = cells.map(({ loaded, provider }) => ({ org: loaded.definition.org, boxName: loaded.definition.box_name, provider: boxProvider(provider) }));
+  return remotePublishedRecords({ remote: target.remote, logsDir: options.logsDir, redactor }, boxes);
 }
 
 /** One line per cell: box, provider, what happens and why. */

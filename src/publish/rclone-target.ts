@@ -24,6 +24,8 @@ import type { RcloneRemote } from './rclone-remote.ts';
 import { startReport, type ProviderOutcome, type PublishReport } from './report.ts';
 import type { Redactor } from './secrets.ts';
 import { CatalogTree, planRelease, recordFile } from './static-target.ts';
+import { parseBuildRecord, type BuildRecord } from '../store/build-record.ts';
+import { compareVersions } from '../store/box-store.ts';
 
 export interface RclonePublishOptions {
   remote: RcloneRemote;
@@ -93,7 +95,7 @@ export class RemoteCatalogTree {
     const checksumText = `${sha256}  ${relative.slice(relative.lastIndexOf('/') + 1)}\n`;
     if ((await this.rclone.sha256(relative)) === sha256) {
       // A publish killed between moving the box into place and writing its checksum file left none.
-      if ((await this.rclone.read(checksumFile)) !== checksumText) await this.rclone.writeText(checksumFile, checksumText);
+      if ((await this.rclone.read(checksumFile))?.trim() !== checksumText.trim()) await this.rclone.writeText(checksumFile, checksumText);
       return 'unchanged';
     }
     const temporary = temporaryPath(relative);
@@ -212,4 +214,35 @@ async function placeArtifact(remoteTree: RemoteCatalogTree, version: string, art
     await remoteTree.rclone.writeText(record, `${JSON.stringify(artifact.record, null, 2)}\n`);
   }
   return { ...outcome, status: placed === 'uploaded' ? 'published' : 'unchanged' };
+}
+
+/**
+ * The build records a remote catalog tree lists for each of `boxes` (keyed `org/box provider`),
+ * newest version first: what a nightly on a fresh runner compares its inputs with, as it does with
+ * a static tree's (publishedRecords). A version without a readable record is left out.
+ */
+export async function remotePublishedRecords(
+  options: { remote: RcloneRemote; logsDir: string; redactor: Redactor; signal?: AbortSignal },
+  boxes: Array<{ org: string; boxName: string; provider: string }>,
+): Promise<Map<string, BuildRecord[]>> {
+  const found = new Map<string, BuildRecord[]>();
+  await openRemote({ ...options, stage: 'plan' }, async (rclone) => {
+    for (const { org, boxName, provider } of boxes) {
+      const remoteTree = new RemoteCatalogTree(rclone, org, boxName);
+      const records: BuildRecord[] = [];
+      for (const entry of (await remoteTree.readCatalog())?.versions ?? []) {
+        for (const published of entry.providers.filter((p) => p.name === provider && p.architecture)) {
+          const file = recordFile(remoteTree.tree.boxPath(entry.version, provider, published.architecture!));
+          const text = await rclone.read(file);
+          try {
+            if (text !== undefined) records.push(parseBuildRecord(text, rclone.shown(file)));
+          } catch {
+            // Damaged: not a build to compare with.
+          }
+        }
+      }
+      found.set(`${org}/${boxName} ${provider}`, records.sort((a, b) => compareVersions(b.version, a.version)));
+    }
+  });
+  return found;
 }

@@ -78,7 +78,9 @@ export class Rclone {
   private async attempt(args: string[], timeoutMs: number): Promise<{ exitCode: number | null; stdout: string; said: string }> {
     const lines: string[] = [];
     const result = await this.runner.run(this.program, args, {
-      env: this.options.remote.env,
+      // boxsmith reads SHA-256 only: without these, rclone probes an SFTP server for md5sum and
+      // sha1sum over extra SSH sessions on every command (a third of a second each, here).
+      env: { RCLONE_SFTP_MD5SUM_COMMAND: 'none', RCLONE_SFTP_SHA1SUM_COMMAND: 'none', ...this.options.remote.env },
       capture: true,
       allowFailure: true,
       timeoutMs,
@@ -99,27 +101,26 @@ export class Rclone {
     return entries.map((entry) => ({ path: entry.Path, isDir: entry.IsDir, size: entry.Size }));
   }
 
-  /** The text of a small file, or undefined when it is not there. */
+  /**
+   * The text of a small file, or undefined when it is not there (rclone: "directory not found",
+   * since it takes a path that is no file for a folder). Only for paths of files.
+   */
   async read(relative: string): Promise<string | undefined> {
-    const parent = relative.includes('/') ? relative.slice(0, relative.lastIndexOf('/')) : '';
-    const name = relative.slice(relative.lastIndexOf('/') + 1);
-    // `rclone cat` of a missing file in an existing folder says nothing and exits 0: ask the listing first.
-    const entries = await this.list(parent);
-    if (!entries?.some((entry) => entry.path === name && !entry.isDir)) return undefined;
-    return (await this.run(['cat', this.spec(relative)], `read ${this.shown(relative)}`)).stdout;
+    const { stdout, found } = await this.run(['cat', this.spec(relative)], `read ${this.shown(relative)}`, { notFound: true });
+    return found ? stdout : undefined;
   }
 
   /**
    * The SHA-256 of a file on the remote, or undefined when it is not there: the backend's own
-   * hash where it has one (S3 and SFTP with a shell do), else rclone downloads the file and hashes it.
+   * hash where it has one (S3, local), else rclone downloads the file and hashes it (SFTP in
+   * Debian's rclone 1.60, WebDAV).
    */
   async sha256(relative: string): Promise<string | undefined> {
-    const parent = relative.includes('/') ? relative.slice(0, relative.lastIndexOf('/')) : '';
-    const name = relative.slice(relative.lastIndexOf('/') + 1);
-    if (!(await this.list(parent))?.some((entry) => entry.path === name && !entry.isDir)) return undefined;
+    const spec = this.spec(relative);
     if (this.hashMethod !== 'download') {
-      const result = await this.attempt(['hashsum', 'sha256', this.spec(relative)], SMALL_COMMAND_TIMEOUT_MS);
-      // `<hex>  <name>`; a backend without SHA-256 (SFTP in Debian's rclone 1.60, WebDAV) says "hash type not supported".
+      const result = await this.attempt(['hashsum', 'sha256', spec], SMALL_COMMAND_TIMEOUT_MS);
+      if (result.exitCode !== null && NOT_FOUND_EXIT_CODES.includes(result.exitCode)) return undefined;
+      // `<hex>  <name>`; a backend without SHA-256 says "hash type not supported".
       const hex = result.exitCode === 0 ? /^([0-9a-f]{64})\s/m.exec(result.stdout)?.[1] : undefined;
       if (hex) {
         this.hashMethod = 'remote';
@@ -129,7 +130,8 @@ export class Rclone {
         throw new PublishError(this.options.redactor.redact(`rclone could not hash ${this.shown(relative)}: ${result.said} (rclone's output: ${this.runner.logFile})`));
       }
     }
-    const { stdout } = await this.run(['hashsum', 'sha256', '--download', this.spec(relative)], `download and hash ${this.shown(relative)}`, { timeoutMs: MIN_UPLOAD_TIMEOUT_MS });
+    const { stdout, found } = await this.run(['hashsum', 'sha256', '--download', spec], `download and hash ${this.shown(relative)}`, { timeoutMs: MIN_UPLOAD_TIMEOUT_MS, notFound: true });
+    if (!found) return undefined;
     const hex = /^([0-9a-f]{64})\s/m.exec(stdout)?.[1];
     if (!hex) throw new PublishError(`rclone gave no SHA-256 for ${this.shown(relative)}, neither from the backend nor by downloading it`);
     this.hashMethod = 'download';

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startCatalogServer } from '../../src/publish/server.ts';
-import { CLI, REPO_ROOT, tempDir } from '../helpers.ts';
+import { boxsmithAsync, CLI, REPO_ROOT, tempDir } from '../helpers.ts';
 import { BOX_NAME, makeBoxFile, NAME, ORG } from '../publish/helpers.ts';
 import { sftpSkipReason, startSftpServer } from '../publish/sftp-server.ts';
 import { assertAdded, VAGRANT, vagrant } from '../publish/vagrant-client.ts';
@@ -58,23 +58,6 @@ function metadataJson(boxes: SourceBox[], origin: string): string {
   });
 }
 
-/** The CLI as users run it, without blocking this process: the source server answers from it meanwhile. */
-function boxsmith(args: string[], extraEnv: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
 async function sourceServer(): Promise<SourceServer> {
   const server = await SourceServer.start();
   after(() => server.close());
@@ -103,7 +86,7 @@ describe('boxsmith mirror', () => {
     const baseUrl = mirrorServer.url;
 
     const started = performance.now();
-    const run = await boxsmith(['mirror', NAME, '--to', `static:${tree},base-url=${baseUrl}`], env(root, { VAGRANT_SERVER_URL: `${source.url}/api` }));
+    const run = await boxsmithAsync(['mirror', NAME, '--to', `static:${tree},base-url=${baseUrl}`], env(root, { VAGRANT_SERVER_URL: `${source.url}/api` }));
     console.log(`# mirror of two small versions: ${((performance.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(run.status, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /mirrored phusion\/ubuntu-14\.04-amd64 from http:\/\/127\.0\.0\.1:\d+\/api\/phusion\/ubuntu-14\.04-amd64 to static:/);
@@ -126,7 +109,7 @@ describe('boxsmith mirror', () => {
 
     // Run again: nothing is downloaded.
     const seen = source.seen.length;
-    const again = await boxsmith(['mirror', NAME, '--to', `static:${tree},base-url=${baseUrl}`], env(root, { VAGRANT_SERVER_URL: `${source.url}/api` }));
+    const again = await boxsmithAsync(['mirror', NAME, '--to', `static:${tree},base-url=${baseUrl}`], env(root, { VAGRANT_SERVER_URL: `${source.url}/api` }));
     assert.equal(again.status, 0, again.stdout + again.stderr);
     assert.match(again.stdout, /boxes copied: 0, already there: 2/);
     assert.deepEqual(source.seen.slice(seen).map((r) => r.path), [`/api/${NAME}`]);
@@ -147,7 +130,7 @@ describe('boxsmith mirror', () => {
     source.serve(boxes[1]!.path, damaged);
     const catalogUrl = source.serve(`/catalogs/${NAME}.json`, metadataJson(boxes, source.url), 'application/json');
     const tree = path.join(root, 'tree');
-    const run = await boxsmith(['mirror', catalogUrl, '--to', `static:${tree}`], env(root));
+    const run = await boxsmithAsync(['mirror', catalogUrl, '--to', `static:${tree}`], env(root));
     assert.equal(run.status, 1, run.stdout + run.stderr);
     const lines = run.stderr.trim().split('\n');
     assert.equal(lines.length, 1, run.stderr);
@@ -165,11 +148,11 @@ describe('boxsmith mirror', () => {
       [`${source.url}/missing.json`, /^boxsmith: mirror: could not read the catalog http:\/\/127\.0\.0\.1:\d+\/missing\.json: HTTP 404 Not Found$/],
       ['not a name', /^boxsmith: mirror: "not a name" is neither a box name \(org\/name\) nor a catalog URL$/],
     ] as const) {
-      const run = await boxsmith(['mirror', from, '--to', `static:${path.join(root, 'tree')}`], env(root));
+      const run = await boxsmithAsync(['mirror', from, '--to', `static:${path.join(root, 'tree')}`], env(root));
       assert.equal(run.status, 1, run.stdout + run.stderr);
       assert.match(run.stderr.trim(), message);
     }
-    const noTarget = await boxsmith(['mirror', NAME, '--to', 'vagrant-cloud'], env(root));
+    const noTarget = await boxsmithAsync(['mirror', NAME, '--to', 'vagrant-cloud'], env(root));
     assert.equal(noTarget.status, 2);
     assert.match(noTarget.stderr, /^boxsmith: mirror --to takes a catalog tree: static:DIR\[,base-url=URL\] or rclone:REMOTE:PATH,base-url=URL$/m);
   });
@@ -204,7 +187,7 @@ describe('boxsmith mirror', () => {
     assert.ok(!existsSync(path.join(tree, ORG, BOX_NAME)), 'no catalog yet');
 
     source.pace = 0;
-    const resumed = await boxsmith(['mirror', catalogUrl, '--to', `static:${tree}`], env(root));
+    const resumed = await boxsmithAsync(['mirror', catalogUrl, '--to', `static:${tree}`], env(root));
     assert.equal(resumed.status, 0, resumed.stdout + resumed.stderr);
     assert.match(resumed.stdout, /already in the tree with its sha256/, 'the first box, placed before the kill, is not fetched again');
     assert.match(resumed.stdout, /resumed at byte \d+/);
@@ -226,7 +209,7 @@ describe('boxsmith mirror', () => {
     for (const b of boxes) source.serve(b.path, b.body);
     const catalogUrl = source.serve(`/catalogs/${NAME}.json`, metadataJson(boxes, source.url), 'application/json');
     const started = performance.now();
-    const run = await boxsmith(['mirror', catalogUrl, '--to', `rclone:${sftp.connection},base-url=http://127.0.0.1:1/boxes`], env(root));
+    const run = await boxsmithAsync(['mirror', catalogUrl, '--to', `rclone:${sftp.connection},base-url=http://127.0.0.1:1/boxes`], env(root));
     console.log(`# mirror of two small versions into rclone/SFTP: ${((performance.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(run.status, 0, run.stdout + run.stderr);
     // Without an architecture in the source catalog, the boxes go under unknown.box and the entries have none.

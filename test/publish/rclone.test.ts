@@ -4,32 +4,20 @@
 // box refused, --keep retention, a remote folder boxsmith did not write refused, and credentials
 // of a connection string never shown. The boxes are small real .box files (./helpers.ts).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { publishBox } from '../../src/publish/publish.ts';
 import { startCatalogServer } from '../../src/publish/server.ts';
 import { parseTarget, type PublishTarget } from '../../src/publish/target.ts';
-import { boxsmith } from '../helpers.ts';
+import { boxsmith, tempDir } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, sha256Of, writeBuild } from './helpers.ts';
 import { sftpSkipReason, startSftpServer, type SftpServer } from './sftp-server.ts';
 import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function temporary(prefix: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), prefix));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 async function sftp(): Promise<SftpServer> {
-  const server = await startSftpServer(temporary('boxsmith-sftp-'));
-  cleanups.push(() => server.stop());
+  const server = await startSftpServer(tempDir('boxsmith-sftp-'));
+  after(() => server.stop());
   return server;
 }
 
@@ -74,9 +62,9 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
   it('uploads, verifies and releases: the remote tree, the catalog, and vagrant box add by name from the served remote folder; a tampered box refused', async () => {
     const server = await sftp();
     const catalogServer = await startCatalogServer({ root: server.remoteDir, port: 0 });
-    cleanups.push(() => catalogServer.close());
-    const boxesDir = temporary('boxsmith-rclone-boxes-');
-    const logsDir = temporary('boxsmith-rclone-logs-');
+    after(() => catalogServer.close());
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
+    const logsDir = tempDir('boxsmith-rclone-logs-');
     const built = writeBuild(boxesDir, '1.0.0');
     const lines: string[] = [];
     const started = performance.now();
@@ -117,14 +105,14 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
     assert.deepEqual(again.outcomes.map((o) => o.status), ['unchanged']);
 
     if (!VAGRANT) return;
-    const home = temporary('boxsmith-rclone-vagrant-home-');
+    const home = tempDir('boxsmith-rclone-vagrant-home-');
     assertAdded(await vagrant(['box', 'add', NAME], { home, serverUrl: catalogServer.url }), '1.0.0');
 
     const served = path.join(providerDir(server.remoteDir, '1.0.0'), 'amd64.box');
     const bytes = readFileSync(served);
     bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
     writeFileSync(served, bytes);
-    const tamperedHome = temporary('boxsmith-rclone-vagrant-home-');
+    const tamperedHome = tempDir('boxsmith-rclone-vagrant-home-');
     const refused = await vagrant(['box', 'add', NAME], { home: tamperedHome, serverUrl: catalogServer.url });
     assert.notEqual(refused.code, 0);
     assert.match(refused.output, /The checksum of the downloaded box did not match the expected\s+value/);
@@ -132,8 +120,8 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
 
   it('--keep 2: the oldest version leaves the catalog first, and its files are deleted after the new catalog is up', async () => {
     const server = await sftp();
-    const boxesDir = temporary('boxsmith-rclone-boxes-');
-    const logsDir = temporary('boxsmith-rclone-logs-');
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
+    const logsDir = tempDir('boxsmith-rclone-logs-');
     const target = parseTarget(`rclone:${server.connection},base-url=http://127.0.0.1:1/boxes`);
     for (const version of ['1.0.0', '1.1.0']) {
       writeBuild(boxesDir, version);
@@ -158,11 +146,11 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
     const server = await sftp();
     mkdirSync(path.join(server.remoteDir, 'photos'));
     writeFileSync(path.join(server.remoteDir, 'photos', 'cat.jpg'), 'not a box');
-    const boxesDir = temporary('boxsmith-rclone-boxes-');
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
     writeBuild(boxesDir, '1.0.0');
     const run = boxsmith(['publish', BOX, '--to', `rclone:${server.connection},base-url=http://127.0.0.1:1`], {
       BOXSMITH_BOXES: boxesDir,
-      BOXSMITH_LOGS: temporary('boxsmith-rclone-logs-'),
+      BOXSMITH_LOGS: tempDir('boxsmith-rclone-logs-'),
     });
     assert.equal(run.status, 1, run.stdout + run.stderr);
     assert.match(run.stderr, /^boxsmith: :sftp,.*already holds files boxsmith did not write \(no \.boxsmith-folder in it\)/m);
@@ -172,8 +160,8 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
 
   it('a password in the connection string appears in no line, report or log boxsmith writes', async () => {
     const server = await sftp();
-    const boxesDir = temporary('boxsmith-rclone-boxes-');
-    const logsDir = temporary('boxsmith-rclone-logs-');
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
+    const logsDir = tempDir('boxsmith-rclone-logs-');
     writeBuild(boxesDir, '1.0.0');
     // The key logs in; the (obscured, unused) password must still never be shown.
     const secret = 'Sup3rSecretObscuredPass';

@@ -8,13 +8,12 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { findExecutable } from '../../src/exec/tools.ts';
 import { publishBox } from '../../src/publish/publish.ts';
 import { startCatalogServer, type CatalogServer } from '../../src/publish/server.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, writeBuild } from './helpers.ts';
+import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
 
-const VAGRANT = findExecutable('vagrant');
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -24,35 +23,6 @@ function temporary(prefix: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-interface Run {
-  code: number | null;
-  output: string;
-}
-
-/** Runs a program without blocking this process (the catalog server answers from it meanwhile). */
-function runAsync(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
-/** vagrant with its own VAGRANT_HOME, offline, no version check. */
-function vagrant(args: string[], options: { home: string; cwd?: string; serverUrl?: string }): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, VAGRANT_HOME: options.home, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1' };
-  delete env.VAGRANT_SERVER_URL;
-  if (options.serverUrl) env.VAGRANT_SERVER_URL = options.serverUrl;
-  return runAsync(VAGRANT!, args, { cwd: options.cwd ?? options.home, env });
 }
 
 /** Boxes built for `versions`, published to a tree that a catalog server serves. */
@@ -69,11 +39,6 @@ async function servedTree(versions: string[]): Promise<{ server: CatalogServer; 
   };
   for (const version of versions) await publish(version);
   return { server, root, boxesDir, requests, publish };
-}
-
-function assertAdded(run: Run, version: string): void {
-  assert.equal(run.code, 0, run.output);
-  assert.match(run.output, new RegExp(`Successfully added box '${NAME}' \\(v${version.replace(/\./g, '\\.')}\\) for 'libvirt'`));
 }
 
 describe('the vagrant client against a published tree', { skip: VAGRANT ? false : 'vagrant is not installed (setup/install.sh installs it)' }, () => {
