@@ -19,6 +19,14 @@ const SMALL_COMMAND_TIMEOUT_MS = 5 * 60_000;
 /** Uploading one box: at least this long, more for a large one (at 1 MiB/s). */
 const MIN_UPLOAD_TIMEOUT_MS = 30 * 60_000;
 
+/**
+ * boxsmith reads SHA-256 only, which Debian's rclone 1.60 cannot ask an SFTP server's shell for:
+ * without these, rclone probes the server's shell and its md5sum and sha1sum over extra SSH
+ * sessions on every command (a third of a second each, here), and saves what it found into the
+ * user's rclone config, which boxsmith must leave as it was.
+ */
+const SFTP_WITHOUT_SHELL = { RCLONE_SFTP_SHELL_TYPE: 'none', RCLONE_SFTP_MD5SUM_COMMAND: 'none', RCLONE_SFTP_SHA1SUM_COMMAND: 'none' };
+
 export interface RemoteEntry {
   /** Relative to the listed folder, `/`-separated. */
   path: string;
@@ -78,9 +86,7 @@ export class Rclone {
   private async attempt(args: string[], timeoutMs: number): Promise<{ exitCode: number | null; stdout: string; said: string }> {
     const lines: string[] = [];
     const result = await this.runner.run(this.program, args, {
-      // boxsmith reads SHA-256 only: without these, rclone probes an SFTP server for md5sum and
-      // sha1sum over extra SSH sessions on every command (a third of a second each, here).
-      env: { RCLONE_SFTP_MD5SUM_COMMAND: 'none', RCLONE_SFTP_SHA1SUM_COMMAND: 'none', ...this.options.remote.env },
+      env: { ...SFTP_WITHOUT_SHELL, ...this.options.remote.env },
       capture: true,
       allowFailure: true,
       timeoutMs,

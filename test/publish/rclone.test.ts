@@ -158,6 +158,27 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
     assert.deepEqual(readdirSync(server.remoteDir), ['photos']);
   });
 
+  it('a named remote of a throw-away rclone config (RCLONE_CONFIG), which stays byte for byte as it was', async () => {
+    const server = await sftp();
+    const dir = tempDir('boxsmith-rclone-config-');
+    const config = path.join(dir, 'rclone.conf');
+    // The connection string's parameters, as a config file has them.
+    const parameters = /^:sftp,(.*):[^:]*$/.exec(server.connection)![1]!.split(',');
+    const text = ['[boxes-sftp]', 'type = sftp', ...parameters.map((p) => p.replace('=', ' = ')), ''].join('\n');
+    writeFileSync(config, text);
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
+    writeBuild(boxesDir, '1.0.0');
+    const run = boxsmith(['publish', BOX, '--to', `rclone:boxes-sftp:${server.remoteDir}/named,base-url=http://127.0.0.1:1`], {
+      BOXSMITH_BOXES: boxesDir,
+      BOXSMITH_LOGS: tempDir('boxsmith-rclone-logs-'),
+      RCLONE_CONFIG: config,
+    });
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /published phusion\/ubuntu-14\.04-amd64 1\.0\.0 to rclone:boxes-sftp:/);
+    assert.ok(existsSync(path.join(server.remoteDir, 'named', ORG, BOX_NAME)));
+    assert.equal(readFileSync(config, 'utf8'), text, 'rclone saved nothing into the config');
+  });
+
   it('a password in the connection string appears in no line, report or log boxsmith writes', async () => {
     const server = await sftp();
     const boxesDir = tempDir('boxsmith-rclone-boxes-');

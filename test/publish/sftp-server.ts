@@ -90,8 +90,7 @@ export async function startSftpServer(dir: string): Promise<SftpServer> {
     });
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // shell_type=unix: rclone need not probe the remote shell on every command.
-  const connection = `:sftp,host=127.0.0.1,port=${port},user=root,key_file=${userKey},known_hosts_file=${knownHosts},shell_type=unix:${remoteDir}`;
+  const connection = `:sftp,host=127.0.0.1,port=${port},user=root,key_file=${userKey},known_hosts_file=${knownHosts}:${remoteDir}`;
   return {
     port,
     remoteDir,
