@@ -10,7 +10,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { formatChecksum, hashFile, type Checksum } from '../inputs/checksum.ts';
-import { downloadToPart } from '../inputs/download.ts';
+import { downloadVerified, type VerifiedDownload } from '../inputs/verified-download.ts';
+import { withFileLock } from '../files/lock.ts';
 import { cacheRoot, commitPart } from '../inputs/cache.ts';
 import { DEFAULT_NETWORK_SETTINGS, describeFailure, httpClient, isMirrorFailure } from '../inputs/http.ts';
 import { mergeIntoCatalog, type Catalog, type CatalogProvider } from '../publish/catalog.ts';
@@ -109,7 +110,7 @@ async function placeBox(
     report.present++;
     return box.checksum.hex;
   }
-  const { file, size } = await downloadVerified(box.url, box.checksum, cacheDir, log, signal);
+  const { file, size } = await downloadBox(box.url, box.checksum, cacheDir, log, signal);
   try {
     const sha256 = box.checksum.algorithm === 'sha256' ? box.checksum.hex : (await hashFile(file, 'sha256', signal)).hex;
     await destination.placeBox(file, relative, sha256, size);
@@ -121,37 +122,39 @@ async function placeBox(
 }
 
 /** Downloads `url` into the cache (resuming a `.part` left there), verified against `checksum`. */
-async function downloadVerified(url: string, checksum: Checksum, cacheDir: string, log: (line: string) => void, signal?: AbortSignal): Promise<{ file: string; size: number }> {
+async function downloadBox(url: string, checksum: Checksum, cacheDir: string, log: (line: string) => void, signal?: AbortSignal): Promise<{ file: string; size: number }> {
   // Keyed by checksum: an interrupted download of the same box resumes, a different box never does.
   const dir = path.join(cacheDir, `${checksum.algorithm}-${checksum.hex}`);
   await mkdir(dir, { recursive: true });
   const entry = { dir, path: path.join(dir, 'box'), partPath: path.join(dir, 'box.part') };
   const settings = DEFAULT_NETWORK_SETTINGS;
-  let part;
+  let download: VerifiedDownload;
   try {
-    part = await downloadToPart({
+    // Two mirrors of the same box share its .part: one downloads at a time.
+    download = await withFileLock(path.join(dir, 'box.lock'), () => downloadVerified({
       url,
       partPath: entry.partPath,
-      algorithm: checksum.algorithm,
-      expectedHex: checksum.hex,
+      checksum,
       client: httpClient(settings),
+      network: settings,
       ...(signal ? { signal } : {}),
-      onRetry: (error, retry, resumeAt) => log(`${displayUrl(url)}: ${describeFailure(error, settings)}; retry ${retry} of ${settings.retries}${resumeAt > 0 ? `, resuming from byte ${resumeAt}` : ''}`),
+      // Pre-signed download URLs (HCP's) carry their signature in the query: never shown.
+      onWarning: (line) => log(line.split(url).join(displayUrl(url))),
       progressIntervalMs: 5000,
       onProgress: (progress) => {
         if (progress.received === 0 || progress.received === progress.total) return;
         log(`${displayUrl(url)}: ${(progress.received / 1048576).toFixed(1)}${progress.total ? ` of ${(progress.total / 1048576).toFixed(1)}` : ''} MiB${progress.resumedFrom ? ` (resumed at byte ${progress.resumedFrom})` : ''}`);
       },
-    });
+    }), { ...(signal ? { signal } : {}) });
   } catch (error) {
     signal?.throwIfAborted();
     if (isMirrorFailure(error)) throw new PublishError(`mirror: could not download ${displayUrl(url)}: ${describeFailure(error, settings)}; run mirror again to resume`);
     throw error;
   }
-  if (part.hex !== checksum.hex) {
-    await rm(entry.partPath, { force: true });
-    throw new PublishError(`mirror: ${displayUrl(url)} has ${checksum.algorithm}:${part.hex}, but its catalog says ${formatChecksum(checksum)}: the box there is damaged or was replaced; nothing of it was mirrored`);
+  if (!download.verified) {
+    throw new PublishError(`mirror: ${displayUrl(url)} has ${checksum.algorithm}:${download.hex}, but its catalog says ${formatChecksum(checksum)}: the box there is damaged or was replaced; nothing of it was mirrored`);
   }
+  const { part } = download;
   await commitPart(entry);
   log(`downloaded and verified ${displayUrl(url)} (${formatChecksum(checksum)}${part.resumedFrom ? `, resumed at byte ${part.resumedFrom}` : ''})`);
   return { file: entry.path, size: part.size };
