@@ -142,6 +142,20 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
     assert.ok(upload >= 0 && deleted > upload, lines.join('\n'));
   });
 
+  it('--dry-run says what it would upload and write, and writes nothing to the remote', async () => {
+    const server = await sftp();
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
+    writeBuild(boxesDir, '1.0.0');
+    const lines: string[] = [];
+    const target = parseTarget(`rclone:${server.connection}/tree,base-url=http://127.0.0.1:1`);
+    const report = await publishBox({ box: BOX, target, boxesDir, logsDir: tempDir('boxsmith-rclone-logs-'), dryRun: true, env: {}, log: (line) => lines.push(line) });
+    assert.ok(report.ok && report.dryRun && !report.released);
+    assert.deepEqual(report.outcomes.map((o) => o.status), ['planned']);
+    assert.ok(lines.some((line) => /^\[dry run\] would upload .*libvirt\.box to :sftp,.*\/tree\/phusion\/boxes\/ubuntu-14\.04-amd64\/versions\/1\.0\.0\/providers\/libvirt\/amd64\.box$/.test(line)), lines.join('\n'));
+    assert.ok(lines.some((line) => /^\[dry run\] would write the catalog .* with versions 1\.0\.0$/.test(line)), lines.join('\n'));
+    assert.deepEqual(readdirSync(server.remoteDir), []);
+  });
+
   it('refuses a remote folder that holds files boxsmith did not write, and writes nothing into it', async () => {
     const server = await sftp();
     mkdirSync(path.join(server.remoteDir, 'photos'));
