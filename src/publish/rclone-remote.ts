@@ -12,6 +12,8 @@ export interface RcloneRemote {
   prefix: string;
   /** The folder on the remote, without a trailing `/` ('' for the remote's root; a leading `/` is absolute on SFTP). */
   path: string;
+  /** A connection string's backend (sftp, s3, ...); unknown for a named remote. */
+  backend?: string;
   /** Variables that configure the remote (a connection string's parameters); none for a named remote. */
   env: Record<string, string>;
   /** The target as it may be printed: credentials blanked out. */
@@ -79,7 +81,7 @@ export function parseRcloneRemote(text: string, usage: string): { remote: Rclone
     } else shownParameters.push(parameter);
   }
   const shown = `:${[backend, ...shownParameters].join(',')}:${remotePath}`;
-  return { remote: { prefix: `${CONNECTION_REMOTE}:`, path: remotePath, env, shown, secrets }, options };
+  return { remote: { prefix: `${CONNECTION_REMOTE}:`, path: remotePath, backend, env, shown, secrets }, options };
 }
 
 function endOfConnectionString(text: string): number {

@@ -69,7 +69,8 @@ export class RemoteCatalogTree {
   /** Both catalog files, each whole: the `.json` one first, then the one read by name. */
   async writeCatalog(catalog: Catalog): Promise<void> {
     const text = formatCatalog(catalog);
-    for (const file of [this.catalogJsonPath, this.catalogPath]) await this.rclone.writeText(file, text);
+    // Uploaded together; moved into place the `.json` one first, then the one read by name.
+    await this.rclone.writeTexts(this.tree.org, [this.catalogJsonPath, this.catalogPath].map((file) => ({ name: file.slice(file.lastIndexOf('/') + 1), text })));
   }
 
   /** Deletes the folders of versions no catalog lists any more. */

@@ -27,6 +27,9 @@ const MIN_UPLOAD_TIMEOUT_MS = 30 * 60_000;
  */
 const SFTP_WITHOUT_SHELL = { RCLONE_SFTP_SHELL_TYPE: 'none', RCLONE_SFTP_MD5SUM_COMMAND: 'none', RCLONE_SFTP_SHA1SUM_COMMAND: 'none' };
 
+/** Backends that have no SHA-256 of their own in Debian's rclone 1.60 (SFTP's needs a shell, which boxsmith turns off). */
+const BACKENDS_WITHOUT_SHA256 = ['sftp', 'webdav', 'ftp', 'http'];
+
 export interface RemoteEntry {
   /** Relative to the listed folder, `/`-separated. */
   path: string;
@@ -58,6 +61,8 @@ export class Rclone {
     if (findExecutable(this.program, options.env) === null) {
       throw new PublishError(`${this.program} is not installed: rclone targets need Debian's rclone (setup/install.sh installs it)`);
     }
+    // A connection string names its backend: those without SHA-256 in Debian's rclone are hashed by download from the start.
+    if (BACKENDS_WITHOUT_SHA256.includes(options.remote.backend ?? '')) this.hashMethod = 'download';
     this.runner = new CommandRunner({
       stage: options.stage,
       logDir: options.logDir,
@@ -165,13 +170,19 @@ export class Rclone {
 
   /** Writes a small file whole: uploaded under a temporary name beside it, then moved into place. */
   async writeText(relative: string, text: string): Promise<void> {
+    const slash = relative.lastIndexOf('/');
+    await this.writeTexts(relative.slice(0, Math.max(0, slash)), [{ name: relative.slice(slash + 1), text }]);
+  }
+
+  /** Writes small files of one folder, each whole: all uploaded under temporary names in one rclone command, then each moved into place. */
+  async writeTexts(folder: string, files: Array<{ name: string; text: string }>): Promise<void> {
     const local = await mkdtemp(path.join(tmpdir(), 'boxsmith-rclone-'));
+    const inFolder = (name: string) => (folder ? `${folder}/${name}` : name);
     try {
-      const file = path.join(local, 'content');
-      await writeFile(file, text);
-      const temporary = temporaryPath(relative);
-      await this.upload(file, temporary, Buffer.byteLength(text));
-      await this.move(temporary, relative);
+      for (const file of files) await writeFile(path.join(local, temporaryPath(file.name)), file.text);
+      const shown = files.map((file) => this.shown(inFolder(temporaryPath(file.name)))).join(', ');
+      await this.run(['copy', '--checksum', local, this.spec(folder)], `upload ${shown}`, { timeoutMs: SMALL_COMMAND_TIMEOUT_MS });
+      for (const file of files) await this.move(inFolder(temporaryPath(file.name)), inFolder(file.name));
     } finally {
       await rm(local, { recursive: true, force: true });
     }
