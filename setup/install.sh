@@ -10,9 +10,11 @@ packages=(
   qemu-system-x86 qemu-utils               # the hypervisor that runs everywhere, and qemu-img
   vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base iptables  # smoke tests, as users run boxes
   debootstrap fdisk e2fsprogs syslinux extlinux syslinux-common  # the Debian base image, made on the host
+  libguestfs-tools                         # its LVM volumes, made in libguestfs's appliance (the host needs no device-mapper)
   apt-cacher-ng                            # the package cache shared by builds
   shellcheck ruby debconf-utils xorriso    # validators and ISO tools
   libxml2-utils                            # xmllint: the smoke test's JUnit XML is checked with it
+  nginx-light                              # the web server docs/hosting.md configures (`boxsmith nginx-conf`); tests run it in front of a catalog tree
   python3-junitparser                      # a real JUnit consumer: the tests read the nightly report's JUnit XML with it
   chromium                                 # headless, the tests open the nightly HTML report in it (console, DOM, screenshot)
   gdb psmisc procps                        # diagnostics of hung processes

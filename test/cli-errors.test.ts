@@ -135,6 +135,10 @@ const CASES: Case[] = [
   { args: ['serve', catalog, catalog], message: /serve takes at most one folder \(got 2/ },
   { args: ['serve', missing], message: /missing is not a folder: publish into it first/, code: 1 },
   { args: ['serve'], env: { BOXSMITH_CATALOG: missing }, message: /missing \(BOXSMITH_CATALOG\) is not a folder/, code: 1 },
+  // nginx-conf
+  { args: ['nginx-conf'], message: /nginx-conf takes one folder \(got none\)/ },
+  { args: ['nginx-conf', catalog, '--port', '0'], message: /nginx-conf: --port takes a port from 1 to 65535, not "0"/ },
+  { args: ['nginx-conf', missing], message: /missing is not a folder: publish into it first/, code: 1 },
   // checksums
   { args: ['checksums', 'no-such-box'], message: /unknown box "no-such-box"/ },
   { args: ['checksums', '--refresh=yes'], message: /checksums: --refresh takes no value/ },
@@ -190,7 +194,7 @@ describe('every command refuses bad input in a few lines, without a stack trace 
 });
 
 describe('help', () => {
-  const commands = ['list', 'render', 'build', 'test', 'publish', 'serve', 'checksums', 'nightly', 'report-merge'];
+  const commands = ['list', 'render', 'build', 'test', 'publish', 'serve', 'nginx-conf', 'checksums', 'nightly', 'report-merge'];
   it('boxsmith --help lists every command; no command at all is a usage error', async () => {
     const help = await runCli(['--help'], baseEnv());
     assert.equal(help.code, 0, help.stderr);
@@ -208,7 +212,7 @@ describe('help', () => {
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`^usage: boxsmith ${command}\\b`));
         // Every option the README's command table gives for the command is in its help.
-        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', serve: 'serve:boxes', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
+        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', serve: 'serve:boxes', 'nginx-conf': 'boxsmith -- nginx-conf', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
         const row = readme.split('\n').find((line) => line.startsWith(`| \`npm run ${script}`)) ?? '';
         for (const option of (row.split('|')[1] ?? '').match(/--[a-z-]+/g) ?? []) assert.match(result.stdout, new RegExp(`${option}\\b`), `${command} --help has ${option}`);
       }),

@@ -61,12 +61,14 @@ describe('the shipped definitions', () => {
     assert.match(definition.base.iso!.checksum_url!, /SHA256SUMS$/);
   });
 
-  it('give debian-12 a debootstrap base on qemu only, without LVM', () => {
+  it('give debian-12 a debootstrap base on qemu only, on LVM, booting the cloud kernel and installing the generic one', () => {
     const { definition } = loadDefinition('debian-12');
     assert.equal(definition.base.kind, 'debootstrap');
     assert.equal(definition.base.debootstrap?.suite, 'bookworm');
     assert.deepEqual(definition.providers, ['qemu']);
-    assert.equal(definition.hardware.lvm, false);
+    assert.equal(definition.hardware.lvm, true);
+    assert.equal(definition.base.debootstrap?.kernel_package, 'linux-image-cloud-amd64');
+    assert.deepEqual(definition.kernel.packages, ['linux-image-amd64']);
     assert.ok(definition.docker.packages.includes('apparmor'), 'Docker on Debian 12 needs apparmor');
   });
 

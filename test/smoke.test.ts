@@ -28,13 +28,16 @@ function find(checks: SmokeCheck[], pattern: RegExp): SmokeCheck {
 }
 
 describe('smoke checks follow the definition', () => {
-  it('debian-12: every spec point, no LVM, no Chef, no VMware hook', () => {
+  it('debian-12: every spec point, LVM and the installed kernel among them; no Chef, no VMware hook', () => {
     const names = checksFor('debian-12').map((c) => c.name);
     assert.deepEqual(names, [
       'kernel >= 3.8',
       '2 CPUs',
       '1024 MB of memory',
       'root filesystem of about 40 GB',
+      'boots the kernel that linux-image-amd64 installed',
+      'root filesystem on an LVM logical volume that can grow',
+      'swap active on an LVM logical volume',
       'kernel command line has cgroup_enable=memory swapaccount=1',
       'memory cgroup with swap accounting',
       'vagrant has passwordless sudo',
@@ -47,7 +50,9 @@ describe('smoke checks follow the definition', () => {
 
   it('ubuntu-12.04 on VMware adds LVM, Chef from a package and the VMware Tools hook', () => {
     const names = checksFor('ubuntu-12.04', 'vmware').map((c) => c.name);
-    assert.ok(names.includes('root filesystem on LVM'));
+    assert.ok(names.includes('root filesystem on an LVM logical volume that can grow'));
+    assert.ok(names.includes('swap active on an LVM logical volume'));
+    assert.ok(names.includes('boots the kernel that linux-generic-lts-trusty linux-headers-generic-lts-trusty installed'));
     assert.ok(names.includes('Chef installed from a package'));
     assert.ok(names.includes('VMware Tools rebuilt on kernel upgrades'));
     assert.ok(!checksFor('ubuntu-12.04', 'virtualbox').some((c) => c.name.startsWith('VMware')), 'not on VirtualBox');
@@ -80,8 +85,17 @@ describe('smoke checks follow the definition', () => {
     assert.equal(disk.judge('39440', 0), true);
     assert.equal(disk.judge('9800', 0), false);
 
-    assert.equal(find(checks, /on LVM/).judge('/dev/mapper/vagrant--vg-root', 0), true);
-    assert.equal(find(checks, /on LVM/).judge('/dev/sda1', 1), false);
+    const root = find(checks, /^root filesystem on an LVM/);
+    assert.equal(root.judge('/dev/mapper/vagrant--vg-root ext4 vagrant-vg root 0', 0), true);
+    assert.equal(root.judge('/dev/mapper/vagrant--vg-root ext4 vagrant-vg root 2560.00', 0), true);
+    assert.equal(root.judge('/dev/sda1 ext4', 0), false, 'a plain partition');
+    assert.equal(root.judge('/dev/mapper/crypt ext4', 0), false, 'device-mapper but no logical volume');
+    const swap = find(checks, /^swap active/);
+    assert.equal(swap.judge('/dev/dm-1 /dev/mapper/vagrant--vg-swap_1', 0), true);
+    assert.equal(swap.judge('', 0), false, 'no swap on a volume');
+    const installed = find(checks, /^boots the kernel/);
+    assert.equal(installed.judge('3.13.0-170-generic from linux-image-3.13.0-170-generic', 0), true);
+    assert.equal(installed.judge('', 1), false, 'the running kernel is not one the packages brought');
     assert.equal(find(checks, /Chef/).judge('chef: /opt/chef/bin/chef-client', 0), true);
     assert.equal(find(checks, /Chef/).judge('dpkg-query: no path found matching pattern', 1), false);
     assert.equal(find(checks, /2 CPUs/).judge('1', 0), false);
@@ -181,5 +195,26 @@ describe('smoke results', () => {
   it('box versions sort as Vagrant sorts them', () => {
     assert.deepEqual(['1.10.0', '1.2.1', '20261128.93000.0', '1.2'].sort(compareVersions), ['1.2', '1.2.1', '1.10.0', '20261128.93000.0']);
     assert.equal(compareVersions('1.2', '1.2.0'), 0);
+  });
+});
+
+describe('"Docker daemon active" on upstart (a stand-in sudo prints what upstart\'s service says)', () => {
+  /** The check's command without its systemd branch (this host may run systemd), `service` answered by the stand-in. */
+  function onUpstart(said: string): string {
+    const command = find(checksFor('ubuntu-12.04'), /Docker daemon active/).command;
+    const upstart = /^if \[ -d \/run\/systemd\/system \]; then .*?; else (.*); fi$/.exec(command)?.[1];
+    assert.ok(upstart, command);
+    const bin = tempDir();
+    writeFileSync(path.join(bin, 'sudo'), `#!/bin/sh\necho '${said}'\n`, { mode: 0o755 });
+    return run('bash', ['-c', upstart], { env: { PATH: `${bin}:${process.env.PATH}` } }).stdout.trim();
+  }
+
+  it('"docker start/running, process 1234" (the job docker-static.sh writes, or docker.io\'s) is active', () => {
+    assert.equal(onUpstart('docker start/running, process 1234'), 'active');
+  });
+
+  it('"docker stop/waiting" is not, nor is a sysvinit "docker is not running"', () => {
+    assert.equal(onUpstart('docker stop/waiting'), '');
+    assert.equal(onUpstart(' * docker is not running'), '');
   });
 });

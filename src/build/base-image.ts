@@ -1,11 +1,11 @@
 // The Debian base image, made on the host: debootstrap into a folder, configure it (the same guest
-// scripts the Packer build runs, in a chroot), then a partitioned, sparse disk with extlinux, as
-// qcow2. Debian's installer cannot run where the archive serves no installer .udebs, and building
+// scripts the Packer build runs, in a chroot), then a partitioned, sparse disk with extlinux (on LVM
+// when the definition says so: see base-image-disk.ts), as qcow2. Debian's installer cannot run where the archive serves no installer .udebs, and building
 // the initramfs under software emulation takes minutes where the host takes seconds.
 // Cached by the hash of everything that goes into it, the archive's state among them: when the
 // archive has new packages, a new image is made rather than an old one upgraded night after night.
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { findExecutable } from '../exec/tools.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import { withFileLock } from '../files/lock.ts';
 import { markBaseImageUsed, pruneBaseImages } from './base-image-prune.ts';
+import { diskLayout, makeDisk, SYSLINUX_MBR, type DiskLayout } from './base-image-disk.ts';
 import type { CommandRunner } from '../exec/command-runner.ts';
 import type { ArchiveSuite } from '../inputs/archive-state.ts';
 
@@ -49,6 +50,8 @@ export interface BaseImageOptions {
   signal?: AbortSignal;
   /** Called once when another build is making the same image and this one waits for it. */
   onWait?: (message: string) => void;
+  /** How QEMU runs here (libguestfs's appliance makes the LVM volumes); tcg when unknown. */
+  accelerator?: 'kvm' | 'tcg';
 }
 
 /** Host programs the image needs, each with the Debian package that has it. */
@@ -61,12 +64,21 @@ const HOST_TOOLS: [string, string][] = [
   ['mount', 'mount'],
   ['chroot', 'coreutils'],
 ];
-const SYSLINUX_MBR = '/usr/lib/syslinux/mbr/mbr.bin';
+/** And for LVM, made inside libguestfs's appliance. */
+const LVM_HOST_TOOLS: [string, string][] = [['guestfish', 'libguestfs-tools'], ['supermin', 'supermin']];
+/**
+ * What the initramfs needs to mount root on QEMU/libvirt (virtio, SCSI, SATA), VirtualBox (SATA,
+ * IDE) and VMware (LSI, PVSCSI), through LVM. A disk moved to another controller needs its module here.
+ */
+const INITRAMFS_MODULES = [
+  'virtio_pci', 'virtio_blk', 'virtio_scsi', 'ahci', 'ata_piix', 'sd_mod', 'mptspi', 'vmw_pvscsi',
+  'dm_mod', 'ext4', 'crc32c_generic',
+];
 const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
-const PARTITION_OFFSET = 1024 * 1024; // the first partition starts at sector 2048
+const MODULE_FILES = ['base-image-disk.ts', 'guestfish.ts'].map((file) => path.join(path.dirname(THIS_FILE), file));
 
 /** Says what is missing to make a base image here, or nothing when all is there. */
-export async function baseImagePrerequisites(): Promise<string[]> {
+export async function baseImagePrerequisites(lvm = false): Promise<string[]> {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (debootstrap, chroot and mounting the image need it): run boxsmith as root');
   try {
@@ -76,7 +88,7 @@ export async function baseImagePrerequisites(): Promise<string[]> {
   }
   // root's tools live in sbin, which a non-login PATH may lack.
   const env = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
-  for (const [tool, pkg] of HOST_TOOLS) {
+  for (const [tool, pkg] of lvm ? [...HOST_TOOLS, ...LVM_HOST_TOOLS] : HOST_TOOLS) {
     if (!findExecutable(tool, env)) missing.push(`${tool} (Debian package ${pkg})`);
   }
   if (!existsSync(SYSLINUX_MBR)) missing.push(`${SYSLINUX_MBR} (Debian package syslinux-common)`);
@@ -92,10 +104,11 @@ export function baseImageKey(box: string, definition: Definition, root: string, 
     archive: archive.map(({ suite, sha256 }) => ({ suite, sha256 })),
     os: definition.os,
     debootstrap: definition.base.debootstrap,
-    disk_mb: definition.hardware.disk_mb,
+    // The disk's layout: its size, LVM or not, and the swap volume (as large as the memory).
+    hardware: { disk_mb: definition.hardware.disk_mb, lvm: definition.hardware.lvm, memory_mb: definition.hardware.memory_mb },
     vagrant_user: definition.vagrant_user,
     // The code and scripts that make it: a change to them makes a new image.
-    builder: readFileSync(THIS_FILE, 'utf8'),
+    builder: [THIS_FILE, ...MODULE_FILES].map((file) => readFileSync(file, 'utf8')),
     scripts: ['vagrant-user.sh', 'ssh-host-keys.sh'].map((s) => readFileSync(path.join(root, 'scripts', s), 'utf8')),
     key: readFileSync(path.join(root, 'keys', 'vagrant.pub'), 'utf8'),
   };
@@ -168,7 +181,7 @@ export async function ensureBaseImage(options: BaseImageOptions): Promise<BaseIm
 async function makeBaseImage(options: BaseImageOptions, key: string, dir: string): Promise<BaseImage> {
   const { box, runner } = options;
   const image = path.join(dir, 'base.qcow2');
-  const missing = await baseImagePrerequisites();
+  const missing = await baseImagePrerequisites(options.definition.hardware.lvm);
   if (missing.length) {
     throw new Error(`cannot make the ${box} base image on this host; missing:\n  - ${missing.join('\n  - ')}`);
   }
@@ -178,8 +191,6 @@ async function makeBaseImage(options: BaseImageOptions, key: string, dir: string
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const rootfs = path.join(work, 'rootfs');
-  const mountpoint = path.join(work, 'mnt');
-  let mounted = false;
   // Should boxsmith be killed outright, its watchdog unmounts what debootstrap and this step
   // mounted below the work folder (freeing the loop device), then removes the folder.
   const watchdog = runner.options.watchdog;
@@ -187,16 +198,18 @@ async function makeBaseImage(options: BaseImageOptions, key: string, dir: string
   watchdog?.register({ type: 'scratch', path: work });
   try {
     await debootstrap(options, rootfs);
-    const rootUuid = randomUUID();
-    await configureRootfs(options, rootfs, rootUuid);
+    const layout = diskLayout(options.definition, randomUUID(), randomUUID());
+    const kernel = await configureRootfs(options, rootfs, layout);
     const raw = path.join(work, 'disk.raw');
-    await makeDisk(options, rootfs, raw, rootUuid);
-    mkdirSync(mountpoint);
-    await runner.run('mount', ['-o', `loop,offset=${PARTITION_OFFSET}`, raw, mountpoint]);
-    mounted = true;
-    await runner.run('extlinux', ['--install', path.join(mountpoint, 'boot', 'extlinux')]);
-    await runner.run('umount', [mountpoint]);
-    mounted = false;
+    const disk = await makeDisk({
+      runner,
+      definition: options.definition,
+      layout,
+      rootfs,
+      raw,
+      workDir: work,
+      guestfs: { kernel, cacheDir: path.join(options.cacheDir, 'guestfs'), accelerator: options.accelerator ?? 'tcg' },
+    });
     const qcow2 = path.join(work, 'base.qcow2');
     await runner.run('qemu-img', ['convert', '-O', 'qcow2', raw, qcow2]);
     rmSync(raw);
@@ -207,16 +220,15 @@ async function makeBaseImage(options: BaseImageOptions, key: string, dir: string
     const recordFile = path.join(work, 'base.json');
     writeFileSync(
       recordFile,
-      `${JSON.stringify({ box, key, sha256, size: statSync(qcow2).size, root_uuid: rootUuid, archive: options.archive, created: new Date().toISOString() }, null, 2)}\n`,
+      `${JSON.stringify({ box, key, sha256, size: statSync(qcow2).size, root_uuid: layout.rootUuid, disk, kernel: path.basename(kernel.modules), archive: options.archive, created: new Date().toISOString() }, null, 2)}\n`,
     );
     await syncFile(recordFile);
     rmSync(dir, { recursive: true, force: true });
-    rmSync(mountpoint, { recursive: true, force: true });
+    for (const name of readdirSync(work)) if (name !== 'base.qcow2' && name !== 'base.json') rmSync(path.join(work, name), { recursive: true, force: true });
     renameSync(work, dir);
     await syncDirectory(path.dirname(dir));
     return { path: image, sha256, cached: false, dir };
   } finally {
-    if (mounted) await runner.run('umount', ['-l', mountpoint], { allowFailure: true, timeoutMs: 30_000 }).catch(() => undefined);
     // debootstrap mounts /proc and /sys in the target; never delete through a live mount.
     for (const sub of ['proc', 'sys', 'dev/pts', 'dev']) {
       const target = path.join(rootfs, sub);
@@ -245,7 +257,8 @@ function removeAbandonedWork(dir: string): void {
 
 async function debootstrap(options: BaseImageOptions, rootfs: string): Promise<void> {
   const debootstrap = options.definition.base.debootstrap!;
-  const include = [...debootstrap.include, debootstrap.kernel_package];
+  // lvm2 brings the initramfs hook that activates the volume group before root is mounted.
+  const include = [...debootstrap.include, debootstrap.kernel_package, ...(options.definition.hardware.lvm ? ['lvm2'] : [])];
   await options.runner.run(
     'debootstrap',
     // Named, so the archive is checked against Debian's keys even where debootstrap's default differs.
@@ -254,8 +267,11 @@ async function debootstrap(options: BaseImageOptions, rootfs: string): Promise<v
   );
 }
 
-/** Files a first boot needs, then the shared guest scripts for the user and the SSH host keys. */
-async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUuid: string): Promise<void> {
+/**
+ * Files a first boot needs, then the shared guest scripts for the user and the SSH host keys.
+ * Resolves with the kernel the image boots (libguestfs's appliance boots it too).
+ */
+async function configureRootfs(options: BaseImageOptions, rootfs: string, layout: DiskLayout): Promise<{ image: string; modules: string }> {
   const { definition, runner } = options;
   const debootstrap = definition.base.debootstrap!;
   const user = definition.vagrant_user;
@@ -265,7 +281,20 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUu
   };
   write('etc/hostname', 'vagrant\n');
   write('etc/hosts', '127.0.0.1\tlocalhost\n127.0.1.1\tvagrant\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-  write('etc/fstab', `UUID=${rootUuid}\t/\text4\terrors=remount-ro\t0\t1\n`);
+  write('etc/fstab', layout.fstab);
+  if (layout.lvm) {
+    // /boot is its own filesystem, the one extlinux reads: the kernel packages keep their
+    // vmlinuz/initrd.img links (which extlinux.conf names) there, so installing a kernel makes it
+    // the default, as update-grub does on GRUB systems.
+    write('etc/kernel-img.conf', 'do_symlinks = yes\nlink_in_boot = yes\n');
+    // No hibernation image to wait for at boot (the initramfs would look for one on the swap).
+    write('etc/initramfs-tools/conf.d/resume', 'RESUME=none\n');
+  }
+  // The initramfs holds the drivers for the disks of every hypervisor boxsmith builds for, not
+  // "most" modules: under emulation mkinitramfs spends about a second per module it considers, so
+  // the kernel installed in the guest would take its initramfs ten minutes or more to make.
+  write('etc/initramfs-tools/conf.d/boxsmith-modules', 'MODULES=list\n');
+  write('etc/initramfs-tools/modules', `${INITRAMFS_MODULES.join('\n')}\n`);
   // net.ifnames=0 on the kernel line keeps the first NIC eth0 on every hypervisor.
   write('etc/network/interfaces', 'auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n');
   write(
@@ -286,7 +315,7 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUu
       'LABEL debian',
       '  LINUX /vmlinuz',
       '  INITRD /initrd.img',
-      `  APPEND root=UUID=${rootUuid} ro console=tty0 console=ttyS0,115200n8 net.ifnames=0 biosdevname=0`,
+      `  APPEND root=${layout.rootDevice} ro console=tty0 console=ttyS0,115200n8 net.ifnames=0 biosdevname=0`,
       '',
     ].join('\n'),
   );
@@ -299,6 +328,7 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUu
     runner.run('chroot', [rootfs, ...args], {
       env: { ...env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive', http_proxy: options.aptProxy },
     });
+  let kernel: string;
   // Updates from -updates and -security here, at the host's speed: under emulation an upgraded
   // ca-certificates alone takes minutes to rehash.
   await runner.run('mount', ['-t', 'proc', 'proc', path.join(rootfs, 'proc')]);
@@ -306,6 +336,17 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUu
     // Retries: a package cache that died is started again on its port (see apt-cache.ts).
     await chroot(['apt-get', '-o', 'Acquire::Retries=5', 'update', '-q']);
     await chroot(['apt-get', '-o', 'Acquire::Retries=5', 'dist-upgrade', '-y', '-q', '--no-install-recommends']);
+    await chroot(['apt-get', 'autoremove', '--purge', '-y', '-q']);
+    kernel = newestKernel(rootfs);
+    // One kernel: the release's, when -security brought a newer one, only takes room in /boot and the box.
+    await chroot(['sh', '-c', 'dpkg-query -W -f \'${Package}\\n\' "linux-image-[0-9]*" | grep -vxF "linux-image-$1" | xargs -r apt-get purge -y -q', 'sh', kernel]);
+    // The boot links for the kernel the image boots, where extlinux.conf looks (see kernel-img.conf).
+    await chroot(['linux-update-symlinks', 'install', kernel, `/boot/vmlinuz-${kernel}`]);
+    if (layout.lvm) {
+      for (const link of ['vmlinuz', 'vmlinuz.old', 'initrd.img', 'initrd.img.old']) rmSync(path.join(rootfs, link), { force: true });
+    }
+    // Made again with the lvm2 hook and the resume setting in place.
+    await chroot(['update-initramfs', '-u', '-k', kernel]);
   } finally {
     await runner.run('umount', [path.join(rootfs, 'proc')]);
   }
@@ -319,25 +360,16 @@ async function configureRootfs(options: BaseImageOptions, rootfs: string, rootUu
     rmSync(path.join(rootfs, 'tmp', script));
   }
   await chroot(['apt-get', 'clean']);
+  return { image: path.join(rootfs, 'boot', `vmlinuz-${kernel}`), modules: realpathSync(path.join(rootfs, 'lib', 'modules', kernel)) };
 }
 
-/** A sparse raw disk: one bootable partition from sector 2048, ext4 made from the rootfs. */
-async function makeDisk(options: BaseImageOptions, rootfs: string, raw: string, rootUuid: string): Promise<void> {
-  const { runner } = options;
-  const sizeBytes = options.definition.hardware.disk_mb * 1024 * 1024;
-  writeFileSync(raw, '');
-  await runner.run('truncate', ['-s', String(sizeBytes), raw]);
-  const table = path.join(path.dirname(raw), 'partitions.sfdisk');
-  writeFileSync(table, 'label: dos\nstart=2048, type=83, bootable\n');
-  await runner.run('sh', ['-c', 'sfdisk --no-reread --no-tell-kernel "$1" < "$2"', 'sfdisk', raw, table]);
-  await runner.run('dd', [`if=${SYSLINUX_MBR}`, `of=${raw}`, 'bs=440', 'count=1', 'conv=notrunc']);
-  const partitionKiB = (sizeBytes - PARTITION_OFFSET) / 1024;
-  // extlinux 6.04 cannot boot from ext4 with 64bit or metadata_csum, Debian's mke2fs defaults.
-  await runner.run('mkfs.ext4', [
-    '-F', '-q', '-L', 'root', '-U', rootUuid,
-    '-O', '^64bit,^metadata_csum',
-    '-E', `offset=${PARTITION_OFFSET}`,
-    '-d', rootfs,
-    raw, `${partitionKiB}k`,
-  ]);
+/** The newest kernel in the tree's /boot, by version. */
+function newestKernel(rootfs: string): string {
+  const versions = readdirSync(path.join(rootfs, 'boot'))
+    .filter((name) => name.startsWith('vmlinuz-'))
+    .map((name) => name.slice('vmlinuz-'.length))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const newest = versions.pop();
+  if (!newest) throw new Error(`debootstrap installed no kernel in ${path.join(rootfs, 'boot')}`);
+  return newest;
 }

@@ -76,6 +76,8 @@ export interface BuildState {
   templateDir: string;
   packerWorkDir: string;
   iso?: EnsuredIso;
+  /** Docker's static .tgz (docker.source static), verified in the input cache; Packer uploads it. */
+  dockerStatic?: EnsuredIso;
   baseImage?: BaseImage;
   /** The VirtualBox/VMware VM Packer is making; cleared once Packer has finished (and removed it). */
   buildVm?: HypervisorVm;

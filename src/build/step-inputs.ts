@@ -1,9 +1,11 @@
 // Step inputs: what Packer starts from: the ISO through the cache, or the debootstrap base image;
-// and the state of the archive the box is built against, for the record and the base image's key.
+// Docker's static .tgz through the same cache when the box takes Docker from it; and the state of
+// the archive the box is built against, for the record and the base image's key.
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
 import { archiveState } from '../inputs/archive-state.ts';
 import { ensureIso } from '../inputs/iso.ts';
+import { dockerStaticFile, ensureDockerStatic } from '../inputs/docker-static.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { ensureBaseImage } from './base-image.ts';
 import { StageLog } from '../exec/stage-log.ts';
@@ -51,8 +53,19 @@ export async function inputsStep(state: BuildState, ctx: StepContext): Promise<v
       onWarning: warn,
       signal: ctx.signal,
       onWait: warn,
+      accelerator: state.env.accelerator?.accelerator ?? 'tcg',
     });
     state.env.onLine?.(`base image ${state.baseImage.cached ? 'from the cache' : 'made'}: ${state.baseImage.path}`, state.target);
+  }
+  const { docker } = definition;
+  if (docker.install && docker.source === 'static') {
+    const file = dockerStaticFile(docker.static!);
+    state.dockerStatic = await ensureDockerStatic(docker.static!, {
+      cacheDir: state.env.cacheDir,
+      signal: ctx.signal,
+      onWarning: warn,
+      onProgress: (progress) => state.env.onLine?.(`${file} ${progressBar(progress.received, progress.total)}`, state.target),
+    });
   }
 }
 

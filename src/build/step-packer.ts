@@ -34,6 +34,7 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
     variables.iso_urls = JSON.stringify([`file://${state.iso.path}`]);
     variables.iso_checksum = state.iso.checksum;
   }
+  if (state.dockerStatic) variables.docker_static_tgz = state.dockerStatic.path;
   if (state.baseImage) {
     variables.base_image = state.baseImage.path;
     variables.base_image_checksum = `sha256:${state.baseImage.sha256}`;

@@ -276,12 +276,6 @@ export function checkConsistency(definition: Definition): { keyPath: KeyPath; me
         });
       }
     });
-    if (definition.hardware.lvm) {
-      problems.push({
-        keyPath: ['hardware', 'lvm'],
-        message: 'a debootstrap base image is partitioned on the host without device-mapper, so it cannot use LVM',
-      });
-    }
   }
   const { chef } = definition;
   if (chef.install && chef.source === 'vendor-deb') {
@@ -289,7 +283,41 @@ export function checkConsistency(definition: Definition): { keyPath: KeyPath; me
       if (!chef[key]) problems.push({ keyPath: ['chef', 'source'], message: `a vendor-deb Chef needs chef.${key}` });
     }
   }
-  if (definition.docker.install && definition.docker.packages.length === 0) {
+  problems.push(...checkDockerSource(definition.docker));
+  return problems;
+}
+
+/** The file name of a docker.static .tgz, as its URL ends. */
+export function dockerStaticFile(spec: { url: string }): string {
+  return spec.url.replace(/[?#].*$/, '').split('/').pop() ?? '';
+}
+
+/** docker.source and the settings each source takes (only its own: a leftover would be ignored). */
+function checkDockerSource(docker: Definition['docker']): { keyPath: KeyPath; message: string }[] {
+  const problems: { keyPath: KeyPath; message: string }[] = [];
+  const { source } = docker;
+  if (source === 'repository' && !docker.repository) {
+    problems.push({ keyPath: ['docker', 'source'], message: 'a repository Docker needs docker.repository (url, suite, component, key_url, key_fingerprint)' });
+  }
+  if (source === 'static' && !docker.static) {
+    problems.push({ keyPath: ['docker', 'source'], message: 'a static Docker needs docker.static (version, url, sha256)' });
+  }
+  if (docker.repository && source !== 'repository') {
+    problems.push({ keyPath: ['docker', 'repository'], message: `only docker.source: repository takes docker.repository (docker.source is ${source})` });
+  }
+  if (docker.static && source !== 'static') {
+    problems.push({ keyPath: ['docker', 'static'], message: `only docker.source: static takes docker.static (docker.source is ${source})` });
+  }
+  if (docker.static && source === 'static') {
+    const expected = `docker-${docker.static.version}.tgz`;
+    if (dockerStaticFile(docker.static) !== expected) {
+      problems.push({
+        keyPath: ['docker', 'static', 'url'],
+        message: `must name ${expected}, the file of docker.static.version (a new version needs its url and sha256 too)`,
+      });
+    }
+  }
+  if (docker.install && source !== 'static' && docker.packages.length === 0) {
     problems.push({ keyPath: ['docker', 'packages'], message: 'Docker is to be installed, so name its packages' });
   }
   return problems;

@@ -150,11 +150,29 @@ const AptRepositorySchema = Type.Object(
   strict,
 );
 
+/** Docker's static binaries (docker, dockerd, containerd, runc, ...) in one .tgz, pinned by sha256. */
+const DockerStaticSchema = Type.Object(
+  {
+    version: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+(-ce)?$', description: 'e.g. 18.06.3-ce' }),
+    url: Url,
+    sha256: Sha256,
+  },
+  strict,
+);
+
 const DockerSchema = Type.Object(
   {
     install: Type.Boolean(),
-    packages: Type.Array(PackageName),
+    source: OneOf(['distro', 'repository', 'static'], {
+      description:
+        "distro: the distribution's packages; repository: packages from docker.repository; " +
+        "static: Docker's static binaries from docker.static, with an init job boxsmith writes",
+    }),
+    packages: Type.Array(PackageName, {
+      description: 'distro and repository: the Docker packages; static: the packages the binaries need beside them',
+    }),
     repository: Type.Optional(AptRepositorySchema),
+    static: Type.Optional(DockerStaticSchema),
   },
   strict,
 );

@@ -26,12 +26,13 @@ export interface IsoCacheEntry {
   lockPath: string;
 }
 
-export function isoCacheEntry(fileName: string, checksum: Checksum, cacheDir: string): IsoCacheEntry {
+/** `folder`: the cache's folder for this kind of input: `iso`, or `docker` for Docker's static binaries. */
+export function isoCacheEntry(fileName: string, checksum: Checksum, cacheDir: string, folder = 'iso'): IsoCacheEntry {
   // The schema restricts names to [A-Za-z0-9._-]+.iso; this guards callers that skip it.
   if (fileName !== path.basename(fileName) || fileName.startsWith('.')) {
-    throw new Error(`invalid ISO file name "${fileName}": it must be a plain file name`);
+    throw new Error(`invalid file name "${fileName}" for the input cache: it must be a plain file name`);
   }
-  const dir = path.join(cacheDir, 'iso', `${checksum.algorithm}-${checksum.hex}`);
+  const dir = path.join(cacheDir, folder, `${checksum.algorithm}-${checksum.hex}`);
   const file = path.join(dir, fileName);
   return { dir, path: file, partPath: `${file}.part`, sidecarPath: `${file}.verified`, lockPath: `${file}.lock` };
 }

@@ -23,13 +23,14 @@ export class IsoUnavailableError extends Error {
     /** Where a copy of the ISO placed by hand is picked up (and verified) by the next build. */
     readonly cachePath: string,
     readonly failures: MirrorFailure[],
+    noun = 'ISO',
   ) {
     const tried = failures.length
       ? `from any of its URLs:\n${failures.map((failure) => `  ${failure.url}: ${failure.reason}`).join('\n')}`
       : '(the definition lists no URLs)';
     super(
       `could not download ${file} ${tried}\n` +
-        `To supply it by hand (e.g. on a host without internet access), copy the ISO into the cache, ` +
+        `To supply it by hand (e.g. on a host without internet access), copy the ${noun} into the cache, ` +
         `where it is verified against ${checksum} before it is used:\n` +
         `  mkdir -p ${shellWord(path.dirname(cachePath))}\n` +
         `  cp ${shellWord(file)} ${shellWord(cachePath)}`,

@@ -57,7 +57,19 @@ export interface EnsureIsoOptions {
   verifyChecksumUrl?: boolean;
   /** Timeouts and retries; see DEFAULT_NETWORK_SETTINGS. */
   network?: Partial<NetworkSettings>;
+  /** Another pinned input kept the same way (Docker's static .tgz): its cache folder and its name in messages. */
+  kind?: CachedInputKind;
 }
+
+/** An input the cache keeps: its folder under the cache and what messages call it. */
+export interface CachedInputKind {
+  folder: string;
+  noun: string;
+  /** The cache as the planner's reasons name it. */
+  cacheName: string;
+}
+
+export const ISO_INPUT: CachedInputKind = { folder: 'iso', noun: 'ISO', cacheName: 'ISO cache' };
 
 export interface EnsuredIso {
   /** The verified ISO in the cache. */
@@ -69,9 +81,9 @@ export interface EnsuredIso {
   url?: string;
 }
 
-/** Where the cache keeps (or will keep) this ISO. */
-export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir = cacheRoot()): string {
-  return isoCacheEntry(iso.file, parseChecksum(iso.checksum), cacheDir).path;
+/** Where the cache keeps (or will keep) this ISO (or other input of `kind`). */
+export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir = cacheRoot(), kind: CachedInputKind = ISO_INPUT): string {
+  return isoCacheEntry(iso.file, parseChecksum(iso.checksum), cacheDir, kind.folder).path;
 }
 
 /**
@@ -82,7 +94,8 @@ export function isoCachePath(iso: Pick<IsoSpec, 'file' | 'checksum'>, cacheDir =
  */
 export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): Promise<EnsuredIso> {
   const checksum = parseChecksum(iso.checksum);
-  const entry = isoCacheEntry(iso.file, checksum, options.cacheDir ?? cacheRoot());
+  const kind = options.kind ?? ISO_INPUT;
+  const entry = isoCacheEntry(iso.file, checksum, options.cacheDir ?? cacheRoot(), kind.folder);
   const network: NetworkSettings = { ...DEFAULT_NETWORK_SETTINGS, ...options.network };
   const warn = options.onWarning ?? (() => {});
   const { signal } = options;
@@ -99,7 +112,7 @@ export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): P
     return await withFileLock(
       entry.lockPath,
       async () => {
-        if (await verifyCachedFile(entry, checksum, warn, signal)) return fromCache;
+        if (await verifyCachedFile(entry, checksum, kind, warn, signal)) return fromCache;
         return await download(iso, entry, checksum, network, options);
       },
       {
@@ -124,7 +137,13 @@ export async function ensureIso(iso: IsoSpec, options: EnsureIsoOptions = {}): P
  * Whether the cache holds the ISO: trusted through its sidecar, or hashed (a file copied in by
  * hand, or changed since it was verified). A file that does not match is removed.
  */
-async function verifyCachedFile(entry: IsoCacheEntry, checksum: Checksum, warn: (message: string) => void, signal?: AbortSignal): Promise<boolean> {
+async function verifyCachedFile(
+  entry: IsoCacheEntry,
+  checksum: Checksum,
+  kind: CachedInputKind,
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<boolean> {
   // Another process may have finished it while this one waited for the lock.
   if (await hasVerifiedSidecar(entry, checksum)) return true;
   let before: BigIntStats;
@@ -143,7 +162,7 @@ async function verifyCachedFile(entry: IsoCacheEntry, checksum: Checksum, warn: 
     return true;
   }
   warn(
-    `${entry.path} is not the ISO the definition pins (expected ${formatChecksum(checksum)}, ` +
+    `${entry.path} is not the ${kind.noun} the definition pins (expected ${formatChecksum(checksum)}, ` +
       `it is ${checksum.algorithm}:${actual.hex}): removed, fetching it again`,
   );
   await removeSidecar(entry);
@@ -194,7 +213,7 @@ async function download(
     await writeSidecar(entry, checksum, await stat(entry.path, { bigint: true }));
     return { path: entry.path, checksum: formatChecksum(checksum), source: 'download', url };
   }
-  throw new IsoUnavailableError(iso.file, formatChecksum(checksum), entry.path, failures);
+  throw new IsoUnavailableError(iso.file, formatChecksum(checksum), entry.path, failures, (options.kind ?? ISO_INPUT).noun);
 }
 
 export interface FetchChecksumOptions {
@@ -293,9 +312,13 @@ async function crossCheckPinnedChecksum(
   }
 }
 
-/** Whether a build could get the ISO now: `undefined` when it can, else why not, in one line. */
-export async function isoUnavailable(iso: IsoSpec, options: { cacheDir?: string; network?: Partial<NetworkSettings> } = {}): Promise<string | undefined> {
-  const cachePath = isoCachePath(iso, options.cacheDir ?? cacheRoot());
+/** Whether a build could get the ISO (or input of `kind`) now: `undefined` when it can, else why not, in one line. */
+export async function isoUnavailable(
+  iso: Pick<IsoSpec, 'file' | 'urls' | 'checksum'>,
+  options: { cacheDir?: string; network?: Partial<NetworkSettings>; kind?: CachedInputKind } = {},
+): Promise<string | undefined> {
+  const kind = options.kind ?? ISO_INPUT;
+  const cachePath = isoCachePath(iso, options.cacheDir ?? cacheRoot(), kind);
   // A file there is used once it hashes right; a wrong one is the build's to report.
   if (existsSync(cachePath)) return undefined;
   // A planner's question, not a download: short limits, one retry.
@@ -315,5 +338,5 @@ export async function isoUnavailable(iso: IsoSpec, options: { cacheDir?: string;
       failures.push(`${url}: ${describeFailure(error, network)}`);
     }
   }
-  return `its ISO ${iso.file} is not in the ISO cache and ${failures.length ? `no URL serves it (${failures.join('; ')})` : 'the definition lists no URL'}; to supply it by hand, copy it to ${cachePath}`;
+  return `its ${kind.noun} ${iso.file} is not in the ${kind.cacheName} and ${failures.length ? `no URL serves it (${failures.join('; ')})` : 'the definition lists no URL'}; to supply it by hand, copy it to ${cachePath}`;
 }

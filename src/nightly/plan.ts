@@ -13,6 +13,7 @@ import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { archiveState, type ArchiveSuite } from '../inputs/archive-state.ts';
 import { isoUnavailable, type IsoSpec } from '../inputs/iso.ts';
+import { dockerStaticUnavailable, type DockerStaticSpec } from '../inputs/docker-static.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { publishedRecords } from '../publish/static-target.ts';
 import { remotePublishedRecords } from '../publish/rclone-target.ts';
@@ -74,6 +75,8 @@ export interface PlanOptions {
   readArchive?: (loaded: LoadedDefinition) => Promise<ArchiveSuite[]>;
   /** Why this host cannot get an installer box's ISO now, or undefined (default: isoUnavailable). */
   checkIso?: (iso: IsoSpec) => Promise<string | undefined>;
+  /** Why this host cannot get a box's static Docker .tgz now, or undefined (default: dockerStaticUnavailable). */
+  checkDockerStatic?: (spec: DockerStaticSpec) => Promise<string | undefined>;
 }
 
 export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
@@ -95,20 +98,29 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
         : { loaded, box: skip.box, provider: skip.provider, decision: 'skipped', reason: skip.reason },
     );
   }
-  // An installer box whose ISO this host cannot get would only fail at its inputs step: skipped, saying how to supply it.
-  const isoProblems = new Map<string, Promise<string | undefined>>();
-  const isoProblem = (loaded: LoadedDefinition) => {
-    const { base } = loaded.definition;
-    if (base.kind !== 'iso') return Promise.resolve(undefined);
-    if (!isoProblems.has(loaded.box)) isoProblems.set(loaded.box, (options.checkIso ?? ((iso) => isoUnavailable(iso)))(base.iso!));
-    return isoProblems.get(loaded.box)!;
+  // A box whose ISO (or static Docker .tgz) this host cannot get would only fail at its inputs step:
+  // skipped, saying how to supply it.
+  const inputProblems = new Map<string, Promise<string | undefined>>();
+  const inputProblem = (loaded: LoadedDefinition) => {
+    const { base, docker } = loaded.definition;
+    if (!inputProblems.has(loaded.box)) {
+      const checkIso = options.checkIso ?? ((iso) => isoUnavailable(iso));
+      const checkDocker = options.checkDockerStatic ?? ((spec) => dockerStaticUnavailable(spec));
+      inputProblems.set(
+        loaded.box,
+        (async () =>
+          (base.kind === 'iso' ? await checkIso(base.iso!) : undefined) ??
+          (docker.install && docker.source === 'static' ? await checkDocker(docker.static!) : undefined))(),
+      );
+    }
+    return inputProblems.get(loaded.box)!;
   };
   const remote = await remoteRecords(targets.filter(({ loaded, provider }) => wanted(loaded.box, provider)), options);
   for (const { loaded, provider } of targets) {
     if (!wanted(loaded.box, provider)) continue;
-    const missingIso = await isoProblem(loaded);
-    if (missingIso) {
-      cells.push({ loaded, box: loaded.box, provider, decision: 'skipped', reason: missingIso });
+    const missingInput = await inputProblem(loaded);
+    if (missingInput) {
+      cells.push({ loaded, box: loaded.box, provider, decision: 'skipped', reason: missingInput });
       continue;
     }
     const inputs = await boxInputs(loaded, provider, { packer: options.packer, readArchive });

@@ -11,10 +11,13 @@
 //     retries with a fresh upload URL (they expire).
 //   - In a dry run nothing is sent: each request is printed (secrets redacted) and answered with
 //     the response the caller says a fresh publish would get.
+//   - An answer that the service or box creation is closed (HCP Vagrant is being retired) ends the
+//     publish at once: it is not retried, even a 503, and no other request follows (closedAnswer).
 import { createReadStream } from 'node:fs';
 import got, { HTTPError, RequestError, TimeoutError, type Got, type Method } from 'got';
 import { describeFailure, type NetworkSettings } from '../inputs/http.ts';
-import { ApiResponseError } from './errors.ts';
+import { ApiResponseError, ServiceClosedError } from './errors.ts';
+import { HCP_RETIREMENT_ISSUE } from './retirement.ts';
 import { displayUrl, type Redactor } from './secrets.ts';
 
 export interface ApiNetworkSettings extends NetworkSettings {
@@ -106,6 +109,8 @@ export class ApiClient {
         noise: Math.min(100, settings.maxRetryDelayMs),
         // A Retry-After (429, 503) is honoured up to this; a longer one ends the request.
         maxRetryAfter: MAX_RETRY_AFTER_MS,
+        // A service that says it is closed stays closed: no retry.
+        calculateDelay: ({ computedValue, error }) => (error instanceof HTTPError && closedAnswer(error.response.statusCode, String(error.response.body)) ? 0 : computedValue),
       },
       hooks: {
         beforeRetry: [
@@ -150,6 +155,16 @@ export class ApiClient {
       });
       return { status: response.statusCode, body: parseBody(String(response.body)) };
     } catch (error) {
+      const closed = error instanceof HTTPError ? closedAnswer(error.response.statusCode, String(error.response.body)) : undefined;
+      if (closed) {
+        throw new ServiceClosedError(
+          this.redact(
+            `${request.what}: ${request.method} ${displayUrl(request.url)}: ${describeFailure(error, this.options.settings)}${closed === true ? '' : `: ${closed}`}. ` +
+              `The registry says it is closed (HashiCorp is retiring Vagrant Cloud / HCP Vagrant, ${HCP_RETIREMENT_ISSUE}); nothing more was sent. ` +
+              'Publish to a catalog you host instead: --to static:DIR,base-url=URL (docs/hosting.md)',
+          ),
+        );
+      }
       if (error instanceof HTTPError && request.accept?.includes(error.response.statusCode)) {
         return { status: error.response.statusCode, body: parseBody(String(error.response.body)) };
       }
@@ -223,6 +238,23 @@ function parseBody(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** Statuses whose body may say the service is closed; 401 (a bad token), 429 and 400 never mean that. */
+const CLOSED_STATUSES = [403, 404, 405, 422, 501, 503];
+/** What a registry being wound down says; matched in error answers only. */
+const CLOSED_WORDS = /\b(no longer|deprecated|decommissioned|end[ -]of[ -]life|shut(?:ting)? ?down|sunset|retired|wound down|winding down|read[ -]only mode)\b/i;
+
+/**
+ * Whether an error answer says the service, or box creation, is closed: 410 Gone, or one of
+ * CLOSED_STATUSES whose explanation uses the words of a shutdown. The explanation (or true when a
+ * 410 has none); undefined for an ordinary failure.
+ */
+export function closedAnswer(status: number, bodyText: string): string | true | undefined {
+  const said = apiErrorText(parseBody(bodyText));
+  if (status === 410) return said || true;
+  if (CLOSED_STATUSES.includes(status) && CLOSED_WORDS.test(said)) return said;
+  return undefined;
 }
 
 /** The explanation in an API error body: Vagrant Cloud's `errors` list, HCP's `message`. */

@@ -2,6 +2,19 @@
 // `vagrant box add URL` read. One catalog per box lists its versions, each with one entry per
 // provider and architecture. Merging keeps what other publishes put there; retention keeps the
 // newest versions.
+//
+// How each Vagrant picks a provider entry (cited from the sources; docs/hosting.md says the same):
+//   - Vagrant >= 2.4 (hashicorp/vagrant v2.4.9) matches the host's architecture:
+//     lib/vagrant/box_metadata.rb:165-219 `Version#provider` takes the entry whose `architecture`
+//     equals Util::Platform.architecture (lib/vagrant/util/platform.rb:23-41: amd64, i386, arm64,
+//     or VAGRANT_HOST_ARCHITECTURE); failing that, one with architecture "unknown" and
+//     default_architecture; failing that, a provider's single entry only if it has no
+//     default_architecture key (`architecture_support?`, box_metadata.rb:276-278). So an amd64 entry
+//     is never handed to an arm64 host. `vagrant box outdated/update` ask for the installed box's
+//     own architecture (lib/vagrant/box.rb:203-207).
+//   - Vagrant 2.3 (Debian 12's 2.3.4) ignores both keys and keeps one entry per provider name, the
+//     LAST one listed (its lib/vagrant/box_metadata.rb:102-110, `Hash[[name, entry], ...]`): so the
+//     default architecture is listed last of its provider.
 import { compareVersions } from '../store/box-store.ts';
 import { PublishError } from './errors.ts';
 
@@ -88,9 +101,34 @@ export function mergeIntoCatalog(existing: Catalog | undefined, addition: Catalo
     const defaultArchitecture = !sameProvider.some((other) => other.default_architecture === true);
     entry.providers.push({ ...provider, default_architecture: defaultArchitecture });
   }
-  entry.providers.sort((a, b) => a.name.localeCompare(b.name) || (a.architecture ?? '').localeCompare(b.architecture ?? ''));
+  entry.providers.sort(providerOrder);
+  // The other versions as they are, but for 2.3 with each provider's default last (a catalog
+  // published before boxsmith kept that order).
+  for (const other of versions) if (other !== entry) other.providers = defaultArchitectureLast(other.providers);
   versions.sort((a, b) => compareVersions(b.version, a.version));
   return { ...(existing ?? {}), name: addition.name, description: addition.description, versions };
+}
+
+/**
+ * By provider name; within one provider the default architecture last, which is the one Vagrant
+ * 2.3 (one entry per name, the last) takes; then by architecture.
+ */
+function providerOrder(a: CatalogProvider, b: CatalogProvider): number {
+  return (
+    a.name.localeCompare(b.name) ||
+    Number(a.default_architecture === true) - Number(b.default_architecture === true) ||
+    (a.architecture ?? '').localeCompare(b.architecture ?? '')
+  );
+}
+
+/** The same entries in the same places, except that within each provider the default comes last. */
+function defaultArchitectureLast(providers: CatalogProvider[]): CatalogProvider[] {
+  const byName = new Map<string, CatalogProvider[]>();
+  for (const provider of providers) byName.set(provider.name, [...(byName.get(provider.name) ?? []), provider]);
+  for (const [name, entries] of byName) {
+    byName.set(name, [...entries.filter((entry) => entry.default_architecture !== true), ...entries.filter((entry) => entry.default_architecture === true)]);
+  }
+  return providers.map((provider) => byName.get(provider.name)!.shift()!);
 }
 
 /** The catalog with only its `keep` newest versions, and the versions it dropped. */

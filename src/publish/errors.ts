@@ -27,3 +27,14 @@ export class ApiResponseError extends Error {
     this.name = 'ApiResponseError';
   }
 }
+
+/**
+ * The registry answered that it, or box creation, is closed: HashiCorp is retiring Vagrant Cloud /
+ * HCP Vagrant (hashicorp/vagrant#13836). Nothing is retried and nothing more is sent.
+ */
+export class ServiceClosedError extends PublishError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServiceClosedError';
+  }
+}

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRetryableUploadFailure, type ApiClient, type ApiNetworkSettings, type ApiRequest, type ApiResponse } from './api-client.ts';
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
-import { ApiResponseError, PublishError } from './errors.ts';
+import { ApiResponseError, PublishError, ServiceClosedError } from './errors.ts';
 import { hasVerifiedUpload, recordVerifiedUpload } from './journal.ts';
 import { startReport, type ProviderOutcome, type PublishReport } from './report.ts';
 
@@ -89,6 +89,8 @@ export async function publishToRegistry(registry: HostedRegistry, built: BuiltVe
       uploaded.push(label);
     } catch (error) {
       context.signal?.throwIfAborted();
+      // A closed registry fails every provider the same way: stop here, send nothing more.
+      if (error instanceof ServiceClosedError) throw error;
       const message = api.redact(error instanceof Error ? error.message : String(error));
       log(`${label} failed: ${message}`);
       report.outcomes.push({ provider: artifact.provider, architecture: artifact.architecture, status: 'failed', detail: message });
@@ -107,6 +109,7 @@ export async function publishToRegistry(registry: HostedRegistry, built: BuiltVe
     await registry.release();
   } catch (error) {
     context.signal?.throwIfAborted();
+    if (error instanceof ServiceClosedError) throw error;
     throw new PublishError(
       `every box of ${built.name} ${built.version} is uploaded and verified on ${registry.label}, but releasing it failed: ${api.redact((error as Error).message)}. ` +
         `It stays unreleased; release it with: ${context.resumeCommand} (nothing is uploaded again)`,

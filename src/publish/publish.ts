@@ -8,7 +8,7 @@ import { displayPath } from '../definitions/errors.ts';
 import { REPO_ROOT } from '../render/render.ts';
 import { ApiClient, DEFAULT_API_NETWORK_SETTINGS, type ApiNetworkSettings } from './api-client.ts';
 import { collectBuiltVersion, verifyArtifact, type BuiltVersion } from './artifacts.ts';
-import { ApiResponseError, PublishError } from './errors.ts';
+import { ApiResponseError, PublishError, ServiceClosedError } from './errors.ts';
 import { DEFAULT_HCP_API_URL, DEFAULT_HCP_AUTH_URL, HcpAccessToken, HcpRegistry } from './hcp.ts';
 import { publishToRegistry, type HostedRegistry } from './hosted.ts';
 import type { PublishReport } from './report.ts';
@@ -17,6 +17,7 @@ import { DEFAULT_KEEP, publishToStaticTree } from './static-target.ts';
 import { publishToRcloneRemote } from './rclone-target.ts';
 import { outputDirectories } from '../run-settings.ts';
 import { formatTarget, type PublishTarget } from './target.ts';
+import { targetUsage } from './usage.ts';
 import { DEFAULT_VAGRANT_CLOUD_URL, VagrantCloudRegistry } from './vagrant-cloud.ts';
 
 export interface PublishOptions {
@@ -79,9 +80,11 @@ export async function publishBox(options: PublishOptions): Promise<PublishReport
     const report = await publish(options, env, redactor, log);
     for (const outcome of report.outcomes) outcome.detail = redactor.redact(outcome.detail);
     if (report.resume) report.resume = redactor.redact(report.resume);
+    report.usage = targetUsage(options.target, report.name);
     return report;
   } catch (error) {
     // A message may quote an API's answer: blank out secrets before it leaves.
+    if (error instanceof ServiceClosedError) throw new ServiceClosedError(redactor.redact(error.message));
     if (error instanceof PublishError) throw new PublishError(redactor.redact(error.message));
     if (error instanceof ApiResponseError) throw new ApiResponseError(redactor.redact(error.message), error.statusCode);
     throw error;

@@ -39,6 +39,8 @@ export interface PublishReport {
   droppedVersions?: string[];
   /** When a hosted publish failed: how to pick up where it stopped. */
   resume?: string;
+  /** Once released: the lines users put in a Vagrantfile or environment (src/publish/usage.ts). */
+  usage?: string[];
 }
 
 /** A report before anything was done: nothing released, nothing succeeded yet. */
@@ -56,6 +58,7 @@ export function formatReport(report: PublishReport): string {
   for (const version of report.droppedVersions ?? []) lines.push(`  ${report.dryRun ? 'would remove' : 'removed'} version ${version} (retention)`);
   if (!report.dryRun) lines.push(report.released ? `  ${report.version} is released` : `  ${report.version} is NOT released`);
   if (report.resume) lines.push(`  ${report.resume}`);
+  if (report.ok && report.released && !report.dryRun) for (const line of report.usage ?? []) lines.push(`  ${line}`);
   return lines.join('\n');
 }
 

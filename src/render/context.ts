@@ -2,7 +2,7 @@
 // which scripts in which order with which settings). Templates only place values; decisions are
 // made here, in code that tests can read.
 import path from 'node:path';
-import type { LoadedDefinition } from '../definitions/load.ts';
+import { dockerStaticFile, type LoadedDefinition } from '../definitions/load.ts';
 import type { Definition, Provider } from '../definitions/schema.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { hclList, hclString, hclTemplate } from './hcl.ts';
@@ -37,18 +37,32 @@ const PLUGINS: Record<Provider | 'vagrant', { name: string; source: string; vers
   vagrant: { name: 'vagrant', source: 'github.com/hashicorp/vagrant', version: '>= 1.1.0' },
 };
 
+/** A file Packer uploads into the guest just before a shell provisioner: `source` is an HCL expression. */
+export interface Upload {
+  source: string;
+  destination: string;
+}
+
 export interface ShellProvisioner {
   scripts: string[];
   only: string[] | false;
   expect_disconnect: boolean;
   pause_before: string | false;
+  uploads: Upload[];
 }
+
+/**
+ * Where Packer puts Docker's static .tgz in the guest (after the kernel's reboot, so /tmp keeps it
+ * until docker-static.sh, which removes it). The host fetched and verified it (`boxsmith build`
+ * passes the cached file as var.docker_static_tgz): the guest's old TLS never meets Docker's server.
+ */
+export const DOCKER_STATIC_GUEST_PATH = '/tmp/boxsmith-docker-static.tgz';
 
 /** The guest scripts a definition runs, in order, with the sources each is limited to. */
 export function provisioningPlan(definition: Definition): ShellProvisioner[] {
   const plan: ShellProvisioner[] = [];
   const step = (scripts: string[], extra: Partial<ShellProvisioner> = {}) =>
-    plan.push({ scripts, only: false, expect_disconnect: false, pause_before: false, ...extra });
+    plan.push({ scripts, only: false, expect_disconnect: false, pause_before: false, uploads: [], ...extra });
 
   // Upgraded first: a new kernel from the archive is the one kernel-install.sh checks and the reboot boots.
   step(['apt.sh', 'upgrade.sh', 'vagrant-user.sh', 'kernel-install.sh', 'kernel-cmdline.sh']);
@@ -60,9 +74,15 @@ export function provisioningPlan(definition: Definition): ShellProvisioner[] {
     step(['kernel-verify.sh']);
   }
   const software = ['packages.sh'];
+  const uploads: Upload[] = [];
   if (definition.chef.install) software.push('chef.sh');
-  if (definition.docker.install) software.push('docker.sh');
-  step(software);
+  if (definition.docker.install && definition.docker.source === 'static') {
+    software.push('docker-static.sh');
+    uploads.push({ source: 'var.docker_static_tgz', destination: hclString(DOCKER_STATIC_GUEST_PATH) });
+  } else if (definition.docker.install) {
+    software.push('docker.sh');
+  }
+  step(software, { uploads });
   if (definition.providers.includes('virtualbox')) {
     step(['virtualbox-guest-additions.sh'], { only: [sourceRef('virtualbox')] });
   }
@@ -98,7 +118,14 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
   }
   if (docker.install) {
     environment.push(['BOXSMITH_DOCKER_PACKAGES', docker.packages.join(' ')]);
-    if (docker.repository) {
+    if (docker.source === 'static') {
+      environment.push(
+        ['BOXSMITH_DOCKER_STATIC_TGZ', DOCKER_STATIC_GUEST_PATH],
+        ['BOXSMITH_DOCKER_STATIC_VERSION', docker.static!.version],
+        ['BOXSMITH_DOCKER_STATIC_SHA256', docker.static!.sha256],
+      );
+    }
+    if (docker.source === 'repository' && docker.repository) {
       const repo = docker.repository;
       environment.push(
         ['BOXSMITH_DOCKER_REPO_URL', repo.url],
@@ -129,6 +156,8 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
     source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
     iso: base.kind === 'iso' ? base.iso! : false,
+    docker_static:
+      definition.docker.install && definition.docker.source === 'static' ? { file: dockerStaticFile(definition.docker.static!) } : false,
     installer: base.kind === 'iso' ? base.installer! : false,
     preseed: base.kind === 'iso' ? base.installer!.preseed : false,
     debootstrap: base.kind === 'debootstrap',

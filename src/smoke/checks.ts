@@ -66,13 +66,40 @@ export function smokeChecks(definition: Definition, options: CheckOptions): Smok
       judge: (output) => Number(output) >= hardware.disk_mb * 0.85 && Number(output) <= hardware.disk_mb,
     },
   ];
-  if (hardware.lvm) {
+  if (kernel.packages.length > 0) {
+    const packages = kernel.packages.join(' ');
     checks.push({
-      name: 'root filesystem on LVM',
-      command: 'sudo -n lvs --noheadings -o lv_path 2>/dev/null | grep -q . && findmnt -n -o SOURCE / | grep -q "^/dev/mapper/" && findmnt -n -o SOURCE /',
-      expected: 'a /dev/mapper/ logical volume as /',
-      judge: (output, code) => code === 0 && output.startsWith('/dev/mapper/'),
+      // The image package of the running kernel is one the definition's kernel packages depend on.
+      name: `boots the kernel that ${packages} installed`,
+      command:
+        'r=$(uname -r); p=$(dpkg-query -S "/boot/vmlinuz-$r" 2>/dev/null | sed -n \'1s/[:,].*//p\'); ' +
+        `apt-cache depends --recurse --installed ${packages} 2>/dev/null | grep -qx "$p" && echo "$r from $p"`,
+      expected: `the running kernel's image package among the dependencies of ${packages}`,
+      judge: (output, code) => code === 0 && / from \S+$/.test(output),
     });
+  }
+  if (hardware.lvm) {
+    checks.push(
+      {
+        // "Room to grow": ext4 and xfs grow online (lvextend -r) once the disk or the group does.
+        name: 'root filesystem on an LVM logical volume that can grow',
+        command:
+          's=$(findmnt -n -o SOURCE /); ' +
+          'echo "$s $(findmnt -n -o FSTYPE /) $(sudo -n lvs --noheadings --nosuffix --units m -o vg_name,lv_name,vg_free "$s" | xargs)"',
+        expected: '/dev/mapper/<vg>-<lv> ext4|xfs <vg> <lv> <free MiB in the group>',
+        judge: (output, code) => code === 0 && /^\/dev\/mapper\/\S+ (ext4|xfs) \S+ \S+ [\d.]+$/.test(output),
+      },
+      {
+        name: 'swap active on an LVM logical volume',
+        // /proc/swaps names the dm device; its device-mapper name, then lvs, say which volume it is.
+        command:
+          'for s in $(awk \'NR > 1 { print $1 }\' /proc/swaps); do d=$(readlink -f "$s"); ' +
+          'n=$(cat "/sys/class/block/${d##*/}/dm/name" 2>/dev/null) && ' +
+          'sudo -n lvs --noheadings -o vg_name,lv_name "/dev/mapper/$n" >/dev/null 2>&1 && echo "$s /dev/mapper/$n"; done',
+        expected: 'an active swap device that is /dev/mapper/<vg>-<lv>',
+        judge: (output, code) => code === 0 && /\/dev\/mapper\/\S+$/m.test(output),
+      },
+    );
   }
   checks.push(
     {
@@ -128,7 +155,9 @@ export function smokeChecks(definition: Definition, options: CheckOptions): Smok
     checks.push(
       {
         name: 'Docker daemon active',
-        command: 'if [ -d /run/systemd/system ]; then systemctl is-active docker; else sudo -n service docker status | grep -q running && echo active; fi',
+        // Upstart (Ubuntu 12.04/14.04) says "docker start/running, process N" of a running job and
+        // "docker stop/waiting" of a stopped one.
+        command: "if [ -d /run/systemd/system ]; then systemctl is-active docker; else sudo -n service docker status | grep -q ' start/running' && echo active; fi",
         expected: 'active',
         judge: (output) => output.split('\n').pop() === 'active',
       },

@@ -23,6 +23,7 @@ import { cacheRoot } from '../../src/inputs/cache.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type HostSnapshot } from '../faults/leftovers.ts';
 import { listeningSockets, onLoopback, processesOfRuns } from '../sockets.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
+import { bootBox } from './booted-box.ts';
 
 const SBIN = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
 
@@ -40,7 +41,8 @@ async function archiveReachable(): Promise<boolean> {
 
 async function whyNot(): Promise<string | undefined> {
   if (process.env.BOXSMITH_E2E === '0') return 'BOXSMITH_E2E=0';
-  const missing = await baseImagePrerequisites();
+  // debian-12 is on LVM: its volumes are made in libguestfs's appliance.
+  const missing = await baseImagePrerequisites(true);
   for (const tool of ['qemu-system-x86_64', 'packer', 'vagrant', 'libvirtd', 'virtlogd', 'virsh', 'dnsmasq', 'apt-cacher-ng']) {
     if (!findExecutable(tool, SBIN)) missing.push(tool);
   }
@@ -315,6 +317,58 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     appendFileSync(path.join(tree, 'scripts/docker.sh'), '# a change every Docker box sees\n');
     const rebuild = debianPlan(plan()).build;
     assert.deepEqual(rebuild?.changed_inputs, ['scripts/docker.sh'], JSON.stringify(rebuild));
+  });
+
+  it('the VMware Tools kernel hook (scripts/vmware-tools.sh) in the booted box, with a stand-in vmware-config-tools.pl: a further kernel installed with apt, its headers after its image and its image after its headers, rebuilds once per kernel, from the second package, when the first is configured', async () => {
+    const before = snapshotHost();
+    const started = Date.now();
+    const box = await bootBox(path.join(boxDir, 'libvirt.box'), { memoryMb: 1024, cpus: 2, accelerator: 'tcg' });
+    try {
+      const booted = Math.round((Date.now() - started) / 1000);
+      box.upload(path.join(REPO_ROOT, 'scripts', 'vmware-tools.sh'), '/tmp/vmware-tools.sh');
+      const log = '/var/log/boxsmith-stand-in-vmware-config-tools.log';
+      const setUp = box.root(`set -eu
+        . /tmp/vmware-tools.sh
+        install_rebuild_hook
+        # boxsmith's stand-in for VMware Tools' vmware-config-tools.pl (no VMware here): it records
+        # each call with the dpkg state of that kernel's image and headers at the moment of the call.
+        cat > /usr/bin/vmware-config-tools.pl <<'STANDIN'
+#!/bin/sh
+version=$3
+echo "$* | image $(dpkg-query -W -f='\${Status}' "linux-image-$version") | headers $(dpkg-query -W -f='\${Status}' "linux-headers-$version")" >> ${log}
+STANDIN
+        chmod 0755 /usr/bin/vmware-config-tools.pl
+        lsblk >&2; lvs >&2; swapon --show >&2
+        apt-get update -q > /dev/null
+        uname -r`);
+      assert.equal(setUp.status, 0, `${setUp.stdout}\n${setUp.stderr}`);
+      process.stdout.write(`the box as booted (lsblk, lvs, swapon):\n${setUp.stderr}\n`);
+      const running = setUp.stdout.trim().split('\n').pop()!;
+      const rt = running.replace(/-amd64$/, '-rt-amd64');
+      // Unsafe I/O and no initramfs only spare minutes under emulation; the hooks run as always.
+      const apt = (packages: string) =>
+        box.root(`INITRD=No DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io ${packages} > /tmp/apt.log 2>&1 || { tail -30 /tmp/apt.log; exit 1; }; cat ${log} 2>/dev/null || true`);
+      // The running kernel's image has long been configured; its headers come now.
+      const headersLast = apt(`linux-headers-${running}`);
+      assert.equal(headersLast.status, 0, headersLast.stdout + headersLast.stderr);
+      // A kernel whose headers come first, then its image.
+      const headersFirst = apt(`linux-headers-${rt}`);
+      assert.equal(headersFirst.status, 0, headersFirst.stdout + headersFirst.stderr);
+      assert.doesNotMatch(headersFirst.stdout, new RegExp(`-k ${rt} `), 'nothing built before the image is there');
+      const imageLast = apt(`linux-image-${rt}`);
+      assert.equal(imageLast.status, 0, imageLast.stdout + imageLast.stderr);
+      // Called again for both kernels (as a reinstall would): the marker keeps it at one build.
+      const again = box.root(`/etc/kernel/header_postinst.d/zz-boxsmith-vmware-tools ${running} && /etc/kernel/postinst.d/zz-boxsmith-vmware-tools ${rt} && cat ${log}`);
+      assert.equal(again.status, 0, again.stdout + again.stderr);
+      const calls = again.stdout.trim().split('\n');
+      process.stdout.write(`kernel hook: booted in ${booted} s, whole case ${Math.round((Date.now() - started) / 1000)} s; stand-in calls:\n${calls.join('\n')}\n`);
+      assert.deepEqual(calls.map((line) => line.split(' | ')[0]), [`-d -k ${running}`, `-d -k ${rt}`], 'one build per kernel, in install order');
+      assert.match(calls[0]!, / \| image install ok installed \| headers install ok half-configured$/, 'from the headers, the image configured');
+      assert.match(calls[1]!, / \| image install ok half-configured \| headers install ok installed$/, 'from the image, the headers configured');
+    } finally {
+      await box.stop();
+    }
+    await assertNothingLeft(before, 'the kernel hook case');
   });
 
   it('fault: libvirtd dies mid-smoke: the test fails saying so, nothing left within 10 s, the box and its results unchanged', async () => {

@@ -5,15 +5,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { ApiNetworkSettings } from '../../src/publish/api-client.ts';
-import { PublishError } from '../../src/publish/errors.ts';
+import { closedAnswer, type ApiNetworkSettings } from '../../src/publish/api-client.ts';
+import { PublishError, ServiceClosedError } from '../../src/publish/errors.ts';
 import { publishBox, type PublishOptions } from '../../src/publish/publish.ts';
 import { formatReport, type PublishReport } from '../../src/publish/report.ts';
 import { parseTarget } from '../../src/publish/target.ts';
-import { CLI, REPO_ROOT } from '../helpers.ts';
+import { boxsmith, CLI, REPO_ROOT } from '../helpers.ts';
+import { HCP_RETIREMENT_NOTE } from '../../src/publish/retirement.ts';
 import { BOX, BOX_NAME, ORG, writeBuild, type BuiltBox } from './helpers.ts';
 import { HCP_CLIENT_ID, HCP_CLIENT_SECRET, RegistryStandIn, VAGRANT_CLOUD_TOKEN } from './registry-stand-in.ts';
 
@@ -80,6 +81,22 @@ async function publish(target: string, extra: Partial<PublishOptions> = {}): Pro
 
 function storagePuts(): number {
   return standIn.seen.filter((r) => r.method === 'PUT' && r.path.startsWith('/storage/')).length;
+}
+
+/** The publish command as users run it, against the stand-in. */
+function runPublish(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'publish', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, BOXSMITH_BOXES: boxesDir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
 }
 
 describe('Vagrant Cloud API v2 (local stand-in)', () => {
@@ -294,21 +311,63 @@ describe('dry runs (local stand-in)', () => {
   }
 });
 
-describe('publish command against the stand-in', () => {
-  function runPublish(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'publish', ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, BOXSMITH_BOXES: boxesDir, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, output }));
+describe('a registry that HashiCorp closed (local stand-in)', () => {
+  it('closedAnswer: 410 always; 403/404/503 only when the explanation names the shutdown; never 401 or a plain 503', () => {
+    assert.equal(closedAnswer(410, ''), true);
+    assert.equal(closedAnswer(503, JSON.stringify({ message: 'HCP Vagrant has been decommissioned' })), 'HCP Vagrant has been decommissioned');
+    assert.equal(closedAnswer(403, JSON.stringify({ errors: ['Box creation is no longer available'] })), 'Box creation is no longer available');
+    assert.equal(closedAnswer(503, JSON.stringify({ errors: ['try again later'] })), undefined);
+    assert.equal(closedAnswer(401, JSON.stringify({ errors: ['this token is no longer valid'] })), undefined);
+    assert.equal(closedAnswer(404, JSON.stringify({ errors: ['Resource not found!'] })), undefined);
+  });
+
+  for (const [target, closure] of [
+    ['vagrant-cloud', { scope: 'service', status: 410, body: { errors: ['Vagrant Cloud is gone'], success: false } }],
+    ['hcp', { scope: 'service', status: 503, body: { code: 14, message: 'HCP Vagrant has been shut down' } }],
+  ] as const) {
+    it(`stand-in: ${target} answering ${closure.status} "closed" gets one request, no retry, and one clear line`, async () => {
+      standIn.closure = closure;
+      const { error, report, output } = await publish(target);
+      assert.equal(report, undefined);
+      assert.ok(error instanceof ServiceClosedError, output);
+      const registryCalls = standIn.apiCalls().filter((call) => !call.includes('/oauth2/'));
+      assert.equal(registryCalls.length, 1, registryCalls.join('\n'));
+      assert.doesNotMatch(output, /retrying/);
+      assert.equal(error.message.split('\n').length, 1);
+      assert.match(error.message, new RegExp(`HTTP ${closure.status} .*: ${closure.body.message ?? closure.body.errors?.[0]}\\. The registry says it is closed \\(HashiCorp is retiring Vagrant Cloud / HCP Vagrant, hashicorp/vagrant#13836\\); nothing more was sent\\. Publish to a catalog you host instead: --to static:DIR,base-url=URL`));
     });
   }
+
+  it('stand-in: box creation closed stops at the refused create: no read again, no version, no upload', async () => {
+    standIn.closure = { scope: 'box-creation', status: 403, body: { errors: ['New boxes can no longer be created'] } };
+    const { error, output } = await publish('vagrant-cloud');
+    assert.ok(error instanceof ServiceClosedError, output);
+    assert.deepEqual(standIn.apiCalls(), [`GET /api/v2/box/${ORG}/${BOX_NAME}`, 'POST /api/v2/boxes']);
+    assert.match(error.message, /^create the box phusion\/ubuntu-14\.04-amd64: POST .*HTTP 403 Forbidden: New boxes can no longer be created\. The registry says it is closed/);
+  });
+
+  it('publish, nightly and report-merge --help say the hosted targets are being retired, with the dates', () => {
+    for (const command of ['publish', 'nightly', 'report-merge']) {
+      const help = boxsmith([command, '--help']);
+      assert.equal(help.status, 0, help.stderr);
+      assert.ok(help.stdout.includes(HCP_RETIREMENT_NOTE), `${command} --help`);
+    }
+    assert.match(HCP_RETIREMENT_NOTE, /hashicorp\/vagrant#13836, announced 2026-08-03\): box creation stops in the autumn of 2026, operations end between 2026-12-31 and 2027-03-15/);
+    assert.ok(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').includes('hashicorp/vagrant#13836'), 'the README says so too');
+  });
+
+  it('stand-in: the publish command exits 1 with that one line and no stack trace', async () => {
+    standIn.closure = { scope: 'service', status: 410, body: { errors: ['Vagrant Cloud is gone'] } };
+    const { code, output } = await runPublish([BOX, '--to', 'vagrant-cloud'], standInEnv());
+    assert.equal(code, 1, output);
+    const lines = output.trim().split('\n').filter((line) => !line.startsWith('verifying '));
+    assert.equal(lines.length, 1, output);
+    assert.match(lines[0]!, /HTTP 410 Gone: Vagrant Cloud is gone\. The registry says it is closed/);
+    assert.equal(standIn.apiCalls().length, 1);
+  });
+});
+
+describe('publish command against the stand-in', () => {
   it('stand-in: one provider failing for good exits 1, makes no release call and never prints the token', async () => {
     // A server that echoes the token in its error: the message is shown, the token is not.
     standIn.fail({ method: 'GET', path: /\/provider\/libvirt\/amd64\/upload\/direct$/, times: Infinity, action: { status: 403, body: { errors: [`token ${VAGRANT_CLOUD_TOKEN} may not upload`] } } });

@@ -1,11 +1,14 @@
-// Catalog merging and retention, version order, target syntax and secret redaction.
+// Catalog merging and retention, version order, target syntax, the usage lines after a publish, and
+// secret redaction.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyRetention, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from '../../src/publish/catalog.ts';
 import { compareVersions } from '../../src/store/box-store.ts';
 import { PublishError, PublishUsageError } from '../../src/publish/errors.ts';
 import { displayUrl, Redactor } from '../../src/publish/secrets.ts';
+import { formatReport, type PublishReport } from '../../src/publish/report.ts';
 import { formatTarget, parseTarget } from '../../src/publish/target.ts';
+import { targetUsage } from '../../src/publish/usage.ts';
 
 const NAME = 'phusion/ubuntu-14.04-amd64';
 
@@ -51,6 +54,18 @@ describe('catalog merge and retention', () => {
     assert.equal(providers[0]!.default_architecture, false, 'arm64 stays the default');
   });
 
+  it('lists the default architecture last of its provider: the entry Vagrant 2.3 takes (the last of a name)', () => {
+    const first = mergeIntoCatalog(undefined, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'amd64')] });
+    const merged = mergeIntoCatalog(first, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'arm64', 'd'.repeat(64))] });
+    const providers = merged.versions[0]!.providers;
+    assert.deepEqual(providers.map((p) => `${p.name}/${p.architecture}/${p.default_architecture}`), ['libvirt/arm64/false', 'libvirt/amd64/true']);
+    // An older version listed the other way round (an earlier publish) is put in that order too.
+    const older: Catalog = { name: NAME, versions: [{ version: '0.9.0', providers: [{ ...provider('libvirt', 'amd64'), default_architecture: true }, { ...provider('libvirt', 'arm64'), default_architecture: false }] }] };
+    const reordered = mergeIntoCatalog(older, { name: NAME, description: '', version: '1.0.0', providers: [provider('libvirt', 'amd64')] });
+    assert.deepEqual(reordered.versions[1]!.providers.map((p) => p.architecture), ['arm64', 'amd64']);
+    assert.deepEqual(older.versions[0]!.providers.map((p) => p.architecture), ['amd64', 'arm64'], 'the input is not changed');
+  });
+
   it('refuses a catalog of another box', () => {
     assert.throws(() => mergeIntoCatalog({ name: 'other/box', versions: [] }, { name: NAME, description: '', version: '1', providers: [] }), /for other\/box, not phusion/);
   });
@@ -92,6 +107,25 @@ describe('targets', () => {
     ] as const) {
       assert.throws(() => parseTarget(text), (error: unknown) => error instanceof PublishUsageError && message.test(error.message), text);
     }
+  });
+});
+
+describe('usage lines printed after a publish', () => {
+  it('names the base URL of a tree (file:// without one), or the registry owner of a hosted target', () => {
+    const served = targetUsage({ kind: 'static', root: '/srv/boxes', baseUrl: 'https://boxes.example.org' }, NAME);
+    assert.ok(served.includes('    export VAGRANT_SERVER_URL=https://boxes.example.org'), served.join('\n'));
+    assert.ok(served.includes(`    vagrant init ${NAME}`));
+    assert.ok(served.includes(`    config.vm.box_url = "https://boxes.example.org/${NAME}.json"`));
+    assert.ok(targetUsage({ kind: 'static', root: '/srv/boxes' }, NAME).includes(`    config.vm.box_url = "file:///srv/boxes/${NAME}.json"`));
+    assert.deepEqual(targetUsage({ kind: 'vagrant-cloud', owner: 'someone' }, NAME).slice(1), ['    vagrant init someone/ubuntu-14.04-amd64']);
+    assert.match(targetUsage({ kind: 'hcp' }, NAME)[0]!, /until HashiCorp retires it \(hashicorp\/vagrant#13836\)/);
+  });
+
+  it('are shown once the version is released, not in a dry run or after a failure', () => {
+    const report: PublishReport = { target: 'static:/srv/boxes', name: NAME, version: '1.0.0', dryRun: false, outcomes: [], released: true, ok: true, warnings: [], usage: ['users get it:', '    vagrant init x/y'] };
+    assert.match(formatReport(report), /\n {2}users get it:\n {6}vagrant init x\/y$/);
+    assert.doesNotMatch(formatReport({ ...report, dryRun: true }), /vagrant init/);
+    assert.doesNotMatch(formatReport({ ...report, ok: false, released: false }), /vagrant init/);
   });
 });
 

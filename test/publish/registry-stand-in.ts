@@ -1,7 +1,8 @@
 // A stand-in for Vagrant Cloud's API v2 and the HCP Vagrant Box Registry (with HCP's OAuth token
 // endpoint and a pre-signed storage service), on 127.0.0.1, implementing the documented endpoints
 // boxsmith uses, keeping boxes, versions, providers and uploaded bytes in memory, and failing on
-// request: an HTTP status a number of times, a stalled upload, a refused upload.
+// request: an HTTP status a number of times, a stalled upload, a refused upload; and, like a
+// registry being wound down, closed (every API request) or closed to new boxes only.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +47,13 @@ interface BoxState {
   versions: Map<string, VersionState>;
 }
 
+/** How the stand-in answers once closed: the whole API, or only the creation of boxes. */
+export interface Closure {
+  scope: 'service' | 'box-creation';
+  status: number;
+  body: unknown;
+}
+
 export const VAGRANT_CLOUD_TOKEN = 'vct-SECRET-0123456789abcdef-token';
 export const HCP_CLIENT_ID = 'hcp-client-id-4f6b1c';
 export const HCP_CLIENT_SECRET = 'hcp-SECRET-client-secret-9a8b7c6d';
@@ -56,6 +64,8 @@ export class RegistryStandIn {
   readonly boxes = new Map<string, BoxState>();
   /** Access tokens the OAuth endpoint handed out. */
   readonly issuedTokens: string[] = [];
+  /** Set: the registry answers as a retired one does (OAuth, HashiCorp's own, still answers). */
+  closure: Closure | undefined;
   private readonly uploads = new Map<string, { key: string; bytes?: Buffer }>();
   private constructor(
     private readonly server: Server,
@@ -113,6 +123,7 @@ export class RegistryStandIn {
     }
     const body = await readBody(request);
     this.seen.push({ method, path: url.pathname, authorization: request.headers.authorization, body: url.pathname.startsWith('/storage/') ? '' : body.toString('utf8'), bytes: body.length });
+    if (this.closure && this.closedFor(method, url.pathname)) return send(response, this.closure.status, this.closure.body);
     try {
       if (url.pathname.startsWith('/storage/')) return this.storage(method, url, request, body, response);
       if (url.pathname === '/oauth2/token') return this.oauth(method, body, response);
@@ -122,6 +133,12 @@ export class RegistryStandIn {
     } catch (error) {
       send(response, 500, { errors: [(error as Error).message] });
     }
+  }
+
+  private closedFor(method: string, path: string): boolean {
+    const api = path.startsWith('/api/v2/') || path.startsWith('/vagrant/2022-09-30/');
+    if (this.closure?.scope === 'service') return api;
+    return method === 'POST' && (path === '/api/v2/boxes' || /^\/vagrant\/2022-09-30\/registry\/[^/]+\/boxes$/.test(path));
   }
 
   /** Pre-signed storage: PUT with the signature in the query; never wants a token. */

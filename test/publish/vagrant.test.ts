@@ -1,6 +1,7 @@
 // The real vagrant client (Debian's) against published catalog trees served on 127.0.0.1: adding a
 // box by catalog URL and by name, the checksum check refusing a tampered box, `vagrant init` and
-// `vagrant box outdated` resolving the name, the serve command, and the top-level Vagrantfile.
+// `vagrant box outdated` resolving the name, which entry Vagrant 2.3 takes of a provider listed for
+// two architectures, the serve command, and the top-level Vagrantfile.
 // Every vagrant runs with a throw-away VAGRANT_HOME; the boxes are small real .box files.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,11 +9,12 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { formatCatalog, mergeIntoCatalog, parseCatalog, type CatalogProvider } from '../../src/publish/catalog.ts';
 import { publishBox } from '../../src/publish/publish.ts';
 import { startCatalogServer, type CatalogServer } from '../../src/publish/server.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, writeBuild } from './helpers.ts';
-import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
+import { assertAdded, runAsync, VAGRANT, vagrant } from './vagrant-client.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -69,6 +71,46 @@ describe('the vagrant client against a published tree', { skip: VAGRANT ? false 
     const list = (await vagrant(['box', 'list'], { home })).output;
     assert.match(list, /\(libvirt, 1\.0\.0\)/);
     assert.match(list, /\(libvirt, 1\.1\.0\)/);
+  });
+
+  it('Vagrant 2.3 takes the default architecture when a provider is listed for two (it keeps the last entry of a name)', async () => {
+    const { server, root } = await servedTree(['1.0.0']);
+    // An arm64 entry of the same provider, published after the amd64 one, pointing at a file that
+    // is not there: the add succeeds only if vagrant takes the amd64 entry, the default.
+    const catalogFile = path.join(root, ORG, BOX_NAME);
+    const arm64: CatalogProvider = { name: 'libvirt', url: `${server.url}/${ORG}/boxes/${BOX_NAME}/versions/1.0.0/providers/libvirt/arm64.box`, checksum_type: 'sha256', checksum: '0'.repeat(64), architecture: 'arm64' };
+    const catalog = mergeIntoCatalog(parseCatalog(readFileSync(catalogFile, 'utf8'), catalogFile), { name: NAME, description: '', version: '1.0.0', providers: [arm64] });
+    assert.deepEqual(catalog.versions[0]!.providers.map((p) => `${p.architecture} ${p.default_architecture}`), ['arm64 false', 'amd64 true']);
+    for (const file of [catalogFile, `${catalogFile}.json`]) writeFileSync(file, formatCatalog(catalog));
+    const home = temporary('boxsmith-vagrant-home-');
+    assertAdded(await vagrant(['box', 'add', NAME], { home, serverUrl: server.url }), '1.0.0');
+  });
+
+  it('the lines `boxsmith publish` prints work: VAGRANT_SERVER_URL and the name, or box_url in a Vagrantfile', async () => {
+    const boxesDir = temporary('boxsmith-vagrant-boxes-');
+    const root = temporary('boxsmith-vagrant-tree-');
+    const server = await startCatalogServer({ root, port: 0 });
+    cleanups.push(() => server.close());
+    writeBuild(boxesDir, '1.0.0');
+    const published = await runAsync(process.execPath, ['--import', 'tsx', CLI, 'publish', BOX, '--to', `static:${root},base-url=${server.url}`], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, BOXSMITH_BOXES: boxesDir },
+    });
+    assert.equal(published.code, 0, published.output);
+    const serverUrl = /^\s+export VAGRANT_SERVER_URL=(\S+)$/m.exec(published.output)?.[1];
+    const init = /^\s+vagrant init (\S+)$/m.exec(published.output)?.[1];
+    const vagrantfileLines = [...published.output.matchAll(/^\s+(config\.vm\.box(?:_url)? = "[^"]+")$/gm)].map((match) => match[1]!);
+    assert.equal(serverUrl, server.url, published.output);
+    assert.equal(init, NAME);
+    assert.deepEqual(vagrantfileLines, [`config.vm.box = "${NAME}"`, `config.vm.box_url = "${server.url}/${NAME}.json"`]);
+
+    assertAdded(await vagrant(['box', 'add', init!], { home: temporary('boxsmith-vagrant-home-'), serverUrl }), '1.0.0');
+    const boxUrl = /box_url = "([^"]+)"/.exec(vagrantfileLines[1]!)![1]!;
+    assertAdded(await vagrant(['box', 'add', boxUrl], { home: temporary('boxsmith-vagrant-home-') }), '1.0.0');
+    const project = temporary('boxsmith-vagrant-project-');
+    writeFileSync(path.join(project, 'Vagrantfile'), `Vagrant.configure("2") do |config|\n  ${vagrantfileLines.join('\n  ')}\nend\n`);
+    const validate = await vagrant(['validate'], { home: temporary('boxsmith-vagrant-home-'), cwd: project });
+    assert.equal(validate.code, 0, validate.output);
   });
 
   it("refuses a tampered box file: vagrant's checksum check", async () => {
@@ -140,5 +182,13 @@ describe('the vagrant client against a published tree', { skip: VAGRANT ? false 
     const run = await vagrant(['validate'], { home: temporary('boxsmith-vagrant-home-'), cwd: project });
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /Vagrantfile validated successfully/);
+    // The way to a box after HCP Vagrant by catalog URL (BOX_URL), for another box too.
+    const byUrl = await vagrant(['validate'], {
+      home: temporary('boxsmith-vagrant-home-'),
+      cwd: project,
+      env: { BOX: 'phusion/debian-12-amd64', BOX_URL: 'https://boxes.example.org/phusion/debian-12-amd64.json' },
+    });
+    assert.equal(byUrl.code, 0, byUrl.output);
+    assert.match(byUrl.output, /Vagrantfile validated successfully/);
   });
 });

@@ -2,7 +2,7 @@ import { defineCommand, flag } from '../spec.ts';
 
 export const checksums = defineCommand({
   name: 'checksums',
-  summary: "compare pinned ISO checksums with the releases' SHA256SUMS",
+  summary: "compare pinned checksums (ISOs, Docker's static .tgz) with what their sources publish now",
   positionals: { synopsis: '[box...]', min: 0, max: Infinity, what: 'box names' },
   options: {
     refresh: flag('rewrite the pin in the definition where they differ'),

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { writableFolder } from '../../environment.ts';
 import { PROVIDERS, type Provider } from '../../definitions/names.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
+import { HCP_RETIREMENT_NOTE } from '../../publish/retirement.ts';
 import { UsageError } from '../errors.ts';
 import { defineCommand, flag, list, value } from '../spec.ts';
 import { newBoxVersion, nonEmpty, publishTarget, stageTimeouts, wholeNumber } from '../values.ts';
@@ -20,7 +21,8 @@ export const nightly = defineCommand({
   summary: 'build, smoke-test and publish every box x provider whose inputs changed since its last good build; write the night\'s report into reports/<version>/',
   description:
     'A cell is skipped where this host lacks its hypervisor, unchanged (nothing boots) where its input hash equals its last good build\'s\n' +
-    '(boxes/, or what a static --to target holds), else built. One nightly at a time per host and target.',
+    '(boxes/, or what a static --to target holds), else built. One nightly at a time per host and target.\n' +
+    `--to vagrant-cloud and hcp: ${HCP_RETIREMENT_NOTE}.`,
   positionals: { synopsis: '', min: 0, max: 0, what: 'no box names (use --box B)' },
   options: {
     box: list('B', 'plan this box (default: every box)', nonEmpty),

@@ -1,5 +1,6 @@
 import { writableFolder } from '../../environment.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
+import { HCP_RETIREMENT_NOTE } from '../../publish/retirement.ts';
 import { redactorFor } from '../../publish/secrets.ts';
 import { DEFAULT_KEEP } from '../../publish/static-target.ts';
 import { TARGET_SYNTAX } from '../../publish/target.ts';
@@ -20,7 +21,9 @@ export const publish = defineCommand({
                               :sftp,host=H,user=U,key_file=K. Boxes first, verified on the
                               remote by SHA-256, then the catalog; a killed publish resumes
   vagrant-cloud[:OWNER]       Vagrant Cloud (API v2); token in VAGRANT_CLOUD_TOKEN
-  hcp[:REGISTRY]              HCP Vagrant Box Registry; HCP_CLIENT_ID and HCP_CLIENT_SECRET`,
+  hcp[:REGISTRY]              HCP Vagrant Box Registry; HCP_CLIENT_ID and HCP_CLIENT_SECRET
+vagrant-cloud and hcp: ${HCP_RETIREMENT_NOTE}.
+A static or rclone target is the way on: the output ends with the lines users need (docs/hosting.md).`,
   positionals: { synopsis: '<box>', min: 1, max: 1, what: 'one box name' },
   options: {
     to: value('TARGET', `where to publish: ${TARGET_SYNTAX}`, publishTarget),

@@ -2,13 +2,15 @@ import { TARGET_SYNTAX } from '../../publish/target.ts';
 import path from 'node:path';
 import { writableFolder } from '../../environment.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
+import { HCP_RETIREMENT_NOTE } from '../../publish/retirement.ts';
 import { defineCommand, flag, value } from '../spec.ts';
 import { invocationDirectory, nonEmpty, publishTarget, wholeNumber } from '../values.ts';
 
 export const reportMerge = defineCommand({
   name: 'report-merge',
   summary: "join the report parts of a fanned-out night (the CI plan job's and each runner's) into the one report a single run writes",
-  description: 'PART_DIR: a part\'s report folder (holding report.json, or latest/report.json). With --to, the boxes of the passed cells\n(gathered into boxes/ or BOXSMITH_BOXES from the runners) are published, as `nightly --to` does.',
+  description: 'PART_DIR: a part\'s report folder (holding report.json, or latest/report.json). With --to, the boxes of the passed cells\n(gathered into boxes/ or BOXSMITH_BOXES from the runners) are published, as `nightly --to` does.\n' +
+    `--to vagrant-cloud and hcp: ${HCP_RETIREMENT_NOTE}.`,
   positionals: { synopsis: 'PART_DIR...', min: 1, max: Infinity, what: 'one or more part folders' },
   options: {
     'report-dir': value('DIR', 'where the merged report goes (default: reports/, or BOXSMITH_REPORTS)', nonEmpty),
