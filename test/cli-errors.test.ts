@@ -212,7 +212,7 @@ describe('help', () => {
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`^usage: boxsmith ${command}\\b`));
         // Every option the README's command table gives for the command is in its help.
-        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', serve: 'serve:boxes', 'nginx-conf': 'boxsmith -- nginx-conf', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
+        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', mirror: 'boxsmith -- mirror', serve: 'serve:boxes', 'nginx-conf': 'boxsmith -- nginx-conf', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
         const row = readme.split('\n').find((line) => line.startsWith(`| \`npm run ${script}`)) ?? '';
         for (const option of (row.split('|')[1] ?? '').match(/--[a-z-]+/g) ?? []) assert.match(result.stdout, new RegExp(`${option}\\b`), `${command} --help has ${option}`);
       }),
