@@ -1,10 +1,10 @@
 // The rclone target against a real SFTP server on 127.0.0.1 (Debian's openssh-server, throw-away
 // keys: ./sftp-server.ts) with Debian's rclone: the remote tree and catalog, the remote folder
-// served (boxsmith's catalog server) and the box added by name with Debian's vagrant, a tampered
+// served by Debian's nginx (`nginx-conf`) and the box added by name with Debian's vagrant, a tampered
 // box refused, --keep retention, a remote folder boxsmith did not write refused, and credentials
 // of a connection string never shown. The boxes are small real .box files (./helpers.ts).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { publishBox } from '../../src/publish/publish.ts';
@@ -14,6 +14,7 @@ import { boxsmith, tempDir } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, sha256Of, writeBuild } from './helpers.ts';
 import { sftpSkipReason, startSftpServer, type SftpServer } from './sftp-server.ts';
 import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
+import { freePort, NGINX, startNginx, stopNginx, waitForHttp } from './nginx-server.ts';
 
 async function sftp(): Promise<SftpServer> {
   const server = await startSftpServer(tempDir('boxsmith-sftp-'));
@@ -59,10 +60,28 @@ describe('the rclone target', () => {
 });
 
 describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-in box files)', { skip: sftpSkipReason() }, () => {
-  it('uploads, verifies and releases: the remote tree, the catalog, and vagrant box add by name from the served remote folder; a tampered box refused', async () => {
+  it('uploads, verifies and releases: the remote tree, the catalog, and vagrant box add by name from nginx serving the remote folder; a tampered box refused', async (t) => {
     const server = await sftp();
-    const catalogServer = await startCatalogServer({ root: server.remoteDir, port: 0 });
-    after(() => catalogServer.close());
+    // Debian's nginx with the configuration `nginx-conf` prints, in front of the SFTP server's folder;
+    // boxsmith's own catalog server where nginx is missing.
+    let catalogServer: { url: string };
+    if (NGINX) {
+      const port = await freePort();
+      const prefix = tempDir('boxsmith-rclone-nginx-');
+      const conf = boxsmith(['nginx-conf', server.remoteDir, '--port', String(port)]);
+      assert.equal(conf.status, 0, conf.stderr);
+      writeFileSync(path.join(prefix, 'nginx.conf'), conf.stdout);
+      // nginx runs as nobody: the folders above the remote one must let it through.
+      chmodSync(path.dirname(server.remoteDir), 0o755);
+      const nginx = startNginx(prefix, server.remoteDir);
+      t.after(() => stopNginx(nginx));
+      catalogServer = { url: `http://127.0.0.1:${port}` };
+      await waitForHttp(`${catalogServer.url}/`, nginx);
+    } else {
+      const started = await startCatalogServer({ root: server.remoteDir, port: 0 });
+      after(() => started.close());
+      catalogServer = started;
+    }
     const boxesDir = tempDir('boxsmith-rclone-boxes-');
     const logsDir = tempDir('boxsmith-rclone-logs-');
     const built = writeBuild(boxesDir, '1.0.0');

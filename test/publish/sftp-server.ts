@@ -4,8 +4,8 @@
 // folder is a local temp folder the tests can inspect directly.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
+import { freePort } from './nginx-server.ts';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -23,17 +23,6 @@ export interface SftpServer {
   /** `:sftp,...:<remoteDir>`: the rclone connection string of the remote folder. */
   connection: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts sshd in `dir` (keys, config, pid file there) serving `<dir>/remote`. */
