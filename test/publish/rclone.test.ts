@@ -59,6 +59,20 @@ describe('the rclone target', () => {
   });
 });
 
+describe('the rclone target without rclone', () => {
+  it('says rclone is missing in one line, exit 1, and writes nothing', () => {
+    const boxesDir = tempDir('boxsmith-rclone-boxes-');
+    writeBuild(boxesDir, '1.0.0');
+    const run = boxsmith(['publish', BOX, '--to', 'rclone:remote:boxes,base-url=http://127.0.0.1:1'], {
+      BOXSMITH_BOXES: boxesDir,
+      BOXSMITH_LOGS: tempDir('boxsmith-rclone-logs-'),
+      BOXSMITH_RCLONE: '/nonexistent/rclone',
+    });
+    assert.equal(run.status, 1, run.stdout + run.stderr);
+    assert.equal(run.stderr.trim(), 'boxsmith: /nonexistent/rclone is not installed: rclone targets need Debian\'s rclone (setup/install.sh installs it)');
+  });
+});
+
 describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-in box files)', { skip: sftpSkipReason() }, () => {
   it('uploads, verifies and releases: the remote tree, the catalog, and vagrant box add by name from nginx serving the remote folder; a tampered box refused', async (t) => {
     const server = await sftp();
