@@ -18,6 +18,8 @@ packages=(
   python3-junitparser                      # a real JUnit consumer: the tests read the nightly report's JUnit XML with it
   chromium                                 # headless, the tests open the nightly HTML report in it (console, DOM, screenshot)
   gdb psmisc procps                        # diagnostics of hung processes
+  rclone                                   # publish --to rclone:REMOTE:PATH (S3, GCS, Azure, B2, SFTP, WebDAV, ...) and mirror --to rclone:
+  openssh-server                           # tests only: a throw-away sshd on 127.0.0.1 is the rclone tests' SFTP remote
   debian-archive-keyring                   # debootstrap checks the Debian archive with it (--keyring)
 )
 # Signs Ubuntu's SHA256SUMS, which `checksums` verifies before trusting; Debian 12 does not carry it

@@ -119,7 +119,12 @@ const CASES: Case[] = [
   { args: ['publish', 'debian-12', '--to', 'static:'], message: /--to static needs a directory/ },
   { args: ['publish', 'debian-12', '--to', `static:${catalog},base-url=nonsense`], message: /base-url "nonsense" is not a URL/ },
   { args: ['publish', 'debian-12', '--to', 'vagrant-cloud:bad/owner'], message: /"bad\/owner" is not a user or organization name/ },
-  { args: ['publish', 'debian-12', '--to', 'vagrant-cloud', '--keep', '2'], message: /--keep applies to static targets only/ },
+  { args: ['publish', 'debian-12', '--to', 'vagrant-cloud', '--keep', '2'], message: /--keep applies to static and rclone targets only/ },
+  { args: ['publish', 'debian-12', '--to', 'rclone:remote:boxes'], message: /--to rclone needs base-url=URL/ },
+  { args: ['publish', 'debian-12', '--to', 'rclone::sftp,host=h:boxes,base-url=ftp://x'], message: /base-url "ftp:\/\/x" must be an http, https or file URL/ },
+  { args: ['mirror'], message: /mirror takes one box name or catalog URL \(got none\)/ },
+  { args: ['mirror', 'phusion/ubuntu-14.04-amd64'], message: /mirror needs --to/ },
+  { args: ['mirror', 'phusion/ubuntu-14.04-amd64', '--to', 'hcp'], message: /mirror --to takes a catalog tree/ },
   { args: ['publish', 'debian-12', '--to', `static:${catalog}`, '--keep', 'zero'], message: /publish: --keep takes a whole number > 0, not "zero"/ },
   { args: ['publish', 'debian-12', '--to', `static:${catalog}`, '--version', '1.0 beta'], message: /--version: version "1\.0 beta" is not a Vagrant box version/ },
   { args: ['publish', 'debian-12', '--to', `static:${underAFile}`], message: /--to static:.*a-file\/below: cannot write there \(.*a-file is a file, in the way\)/, code: 1 },
@@ -146,7 +151,7 @@ const CASES: Case[] = [
   { args: ['nightly', '--timeout', 'build=0s'], message: /--timeout: .*greater than zero/ },
   { args: ['nightly', '--parallel', 'two'], message: /nightly: --parallel takes a whole number > 0, not "two"/ },
   { args: ['nightly', '--keep', '0', '--to', `static:${catalog}`], message: /nightly: --keep takes a whole number > 0, not "0"/ },
-  { args: ['nightly', '--keep', '2'], message: /--keep applies to a static --to target only/ },
+  { args: ['nightly', '--keep', '2'], message: /--keep applies to a static or rclone --to target only/ },
   { args: ['nightly', '--dry-run'], message: /--dry-run .* needs --to/ },
   { args: ['nightly', '--box', 'no-such-box'], message: /unknown box "no-such-box"/ },
   { args: ['nightly', '--box', 'debian-12'], env: { HOME: undefined }, message: /HOME is not set/, code: 1 },
@@ -207,7 +212,7 @@ describe('help', () => {
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`^usage: boxsmith ${command}\\b`));
         // Every option the README's command table gives for the command is in its help.
-        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', serve: 'serve:boxes', 'nginx-conf': 'boxsmith -- nginx-conf', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
+        const script = { list: 'list', render: 'render', build: 'build:box', test: 'test:box', publish: 'publish:box', mirror: 'boxsmith -- mirror', serve: 'serve:boxes', 'nginx-conf': 'boxsmith -- nginx-conf', checksums: 'checksums', nightly: 'nightly', 'report-merge': 'report:merge' }[command]!;
         const row = readme.split('\n').find((line) => line.startsWith(`| \`npm run ${script}`)) ?? '';
         for (const option of (row.split('|')[1] ?? '').match(/--[a-z-]+/g) ?? []) assert.match(result.stdout, new RegExp(`${option}\\b`), `${command} --help has ${option}`);
       }),

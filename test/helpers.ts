@@ -1,5 +1,5 @@
 // Shared by the tests: temporary folders, running real programs, rendering boxes.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,44 @@ export function run(command: string, args: string[], options: { cwd?: string; en
 /** Runs boxsmith's CLI as users do (through tsx), with extra environment. */
 export function boxsmith(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return run(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+}
+
+export interface AsyncRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr as they came. */
+  output: string;
+}
+
+/**
+ * Runs a program to its end (two minutes at most) without blocking this process, so that a server
+ * the test runs in it (a catalog host, a box host) answers the program meanwhile.
+ */
+export function runAsync(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<AsyncRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run: AsyncRun = { status: null, stdout: '', stderr: '', output: '' };
+    child.stdout.on('data', (chunk: Buffer) => {
+      run.stdout += chunk.toString();
+      run.output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      run.stderr += chunk.toString();
+      run.output += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.once('error', reject);
+    child.once('close', (status) => {
+      clearTimeout(timer);
+      resolve({ ...run, status });
+    });
+  });
+}
+
+/** boxsmith's CLI as users run it, without blocking this process (see runAsync). */
+export function boxsmithAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AsyncRun> {
+  return runAsync(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
 }
 
 /** Every file below a folder, as relative path -> content and mode. */

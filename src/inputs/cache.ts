@@ -83,7 +83,7 @@ export async function removeSidecar(entry: IsoCacheEntry): Promise<void> {
 }
 
 /** Moves a finished download into place: one rename, then the directory flushed so it survives a crash. */
-export async function commitPart(entry: IsoCacheEntry): Promise<void> {
+export async function commitPart(entry: Pick<IsoCacheEntry, 'dir' | 'path' | 'partPath'>): Promise<void> {
   await rename(entry.partPath, entry.path);
   await syncDirectory(entry.dir);
 }

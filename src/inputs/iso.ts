@@ -24,7 +24,8 @@ import {
   type IsoCacheEntry,
 } from './cache.ts';
 import { formatChecksum, hashFile, parseChecksum, parseChecksumFile, type Checksum } from './checksum.ts';
-import { downloadToPart, type DownloadProgress, type DownloadedPart } from './download.ts';
+import type { DownloadProgress } from './download.ts';
+import { downloadVerified, type VerifiedDownload } from './verified-download.ts';
 import { IsoChecksumMismatchError, IsoUnavailableError, PinnedChecksumMismatchError, type MirrorFailure } from './errors.ts';
 import { DEFAULT_NETWORK_SETTINGS, describeFailure, httpClient, isMirrorFailure, type NetworkSettings } from './http.ts';
 import { withFileLock } from '../files/lock.ts';
@@ -180,53 +181,37 @@ async function download(
   const client = httpClient(network);
   const failures: MirrorFailure[] = [];
   for (const [index, url] of iso.urls.entries()) {
-    // A resumed download that does not verify may owe the mismatch to the bytes it resumed from (a
-    // .part corrupted by a crash, or another mirror's): it is fetched once more from byte 0.
-    for (let restarted = false; ; restarted = true) {
+    let download: VerifiedDownload;
+    try {
+      download = await downloadVerified({
+        url,
+        partPath: entry.partPath,
+        checksum,
+        client,
+        network,
+        signal,
+        onProgress: options.onProgress,
+        onWarning: options.onWarning,
+        progressIntervalMs: options.progressIntervalMs ?? 250,
+      });
+    } catch (error) {
+      // Cancelled: stop here and keep the .part for the next attempt to resume.
       signal?.throwIfAborted();
-      let part: DownloadedPart;
-      try {
-        part = await downloadToPart({
-          url,
-          partPath: entry.partPath,
-          algorithm: checksum.algorithm,
-          expectedHex: checksum.hex,
-          client,
-          signal,
-          onProgress: options.onProgress,
-          onRetry: (error, retry, resumeAt) =>
-            options.onWarning?.(
-              `${url}: ${describeFailure(error, network)}; retry ${retry} of ${network.retries}${resumeAt > 0 ? `, resuming from byte ${resumeAt}` : ''}`,
-            ),
-          progressIntervalMs: options.progressIntervalMs ?? 250,
-        });
-      } catch (error) {
-        // Cancelled: stop here and keep the .part for the next attempt to resume.
-        signal?.throwIfAborted();
-        // A local problem (disk full, permissions) is not solved by another mirror.
-        if (!isMirrorFailure(error)) throw error;
-        const reason = describeFailure(error, network);
-        failures.push({ url, reason });
-        if (index < iso.urls.length - 1) options.onWarning?.(`${url}: ${reason}; trying the next URL`);
-        break;
-      }
-      if (part.hex !== checksum.hex) {
-        await rm(entry.partPath, { force: true });
-        if (part.resumedFrom > 0 && !restarted) {
-          options.onWarning?.(
-            `${url}: the download resumed at byte ${part.resumedFrom} does not match ${formatChecksum(checksum)} ` +
-              `(it is ${checksum.algorithm}:${part.hex}): removed, downloading it again from byte 0`,
-          );
-          continue;
-        }
-        // A mismatch is not an outage to route around: mirrors serve identical bytes, so it almost
-        // always means the pinned checksum is outdated, and every other mirror would repeat the verdict.
-        throw new IsoChecksumMismatchError(iso.file, url, formatChecksum(checksum), `${checksum.algorithm}:${part.hex}`, iso.checksum_url);
-      }
-      await commitPart(entry);
-      await writeSidecar(entry, checksum, await stat(entry.path, { bigint: true }));
-      return { path: entry.path, checksum: formatChecksum(checksum), source: 'download', url };
+      // A local problem (disk full, permissions) is not solved by another mirror.
+      if (!isMirrorFailure(error)) throw error;
+      const reason = describeFailure(error, network);
+      failures.push({ url, reason });
+      if (index < iso.urls.length - 1) options.onWarning?.(`${url}: ${reason}; trying the next URL`);
+      continue;
     }
+    if (!download.verified) {
+      // A mismatch is not an outage to route around: mirrors serve identical bytes, so it almost
+      // always means the pinned checksum is outdated, and every other mirror would repeat the verdict.
+      throw new IsoChecksumMismatchError(iso.file, url, formatChecksum(checksum), `${checksum.algorithm}:${download.hex}`, iso.checksum_url);
+    }
+    await commitPart(entry);
+    await writeSidecar(entry, checksum, await stat(entry.path, { bigint: true }));
+    return { path: entry.path, checksum: formatChecksum(checksum), source: 'download', url };
   }
   throw new IsoUnavailableError(iso.file, formatChecksum(checksum), entry.path, failures, (options.kind ?? ISO_INPUT).noun);
 }

@@ -16,6 +16,8 @@ import { isoUnavailable, type IsoSpec } from '../inputs/iso.ts';
 import { dockerStaticUnavailable, type DockerStaticSpec } from '../inputs/docker-static.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { publishedRecords } from '../publish/static-target.ts';
+import { remotePublishedRecords } from '../publish/rclone-target.ts';
+import { redactorFor } from '../publish/secrets.ts';
 import { formatTarget, type PublishTarget } from '../publish/target.ts';
 import { boxProvider } from '../render/context.ts';
 import { boxFiles, builtVersions, compareVersions, versionDirectory } from '../store/box-store.ts';
@@ -68,6 +70,8 @@ export interface PlanOptions {
   untestedIsGood: boolean;
   /** Planning for CI runners: a provider whose hypervisor this host lacks is its runner's to build, not skipped. */
   forRunners: boolean;
+  /** rclone targets: rclone's output while the plan reads the published build records goes below it. */
+  logsDir?: string;
   readArchive?: (loaded: LoadedDefinition) => Promise<ArchiveSuite[]>;
   /** Why this host cannot get an installer box's ISO now, or undefined (default: isoUnavailable). */
   checkIso?: (iso: IsoSpec) => Promise<string | undefined>;
@@ -111,6 +115,7 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
     }
     return inputProblems.get(loaded.box)!;
   };
+  const remote = await remoteRecords(targets.filter(({ loaded, provider }) => wanted(loaded.box, provider)), options);
   for (const { loaded, provider } of targets) {
     if (!wanted(loaded.box, provider)) continue;
     const missingInput = await inputProblem(loaded);
@@ -119,7 +124,7 @@ export async function planNight(options: PlanOptions): Promise<CellPlan[]> {
       continue;
     }
     const inputs = await boxInputs(loaded, provider, { packer: options.packer, readArchive });
-    const last = lastGoodBuild(loaded, provider, options);
+    const last = lastGoodBuild(loaded, provider, options, remote?.get(`${loaded.definition.org}/${loaded.definition.box_name} ${boxProvider(provider)}`));
     cells.push({ loaded, box: loaded.box, provider, inputs, ...(last ? { last } : {}), ...decide(inputs, last, options.force) });
   }
   return cells.sort((a, b) => a.box.localeCompare(b.box) || a.provider.localeCompare(b.provider));
@@ -148,7 +153,13 @@ function isGood(record: BuildRecord, untestedIsGood: boolean): boolean {
   return record.smoke_test === 'skipped' ? untestedIsGood : record.smoke_test.passed;
 }
 
-export function lastGoodBuild(loaded: LoadedDefinition, provider: Provider, options: Pick<PlanOptions, 'boxesDir' | 'target' | 'untestedIsGood'>): LastGoodBuild | undefined {
+export function lastGoodBuild(
+  loaded: LoadedDefinition,
+  provider: Provider,
+  options: Pick<PlanOptions, 'boxesDir' | 'target' | 'untestedIsGood'>,
+  /** The build records an rclone target holds for this cell, newest first (remoteRecords). */
+  remotePublished?: BuildRecord[],
+): LastGoodBuild | undefined {
   const { org, box_name: boxName } = loaded.definition;
   const vagrantProvider = boxProvider(provider);
   const candidates: LastGoodBuild[] = [];
@@ -170,7 +181,21 @@ export function lastGoodBuild(loaded: LoadedDefinition, provider: Provider, opti
     const record = publishedRecords(options.target.root, org, boxName, vagrantProvider).find((r) => isGood(r, options.untestedIsGood));
     if (record) candidates.push({ record, file: `${org}/${boxName} ${record.version} ${vagrantProvider}`, from: formatTarget(options.target) });
   }
+  const remoteRecord = remotePublished?.find((r) => isGood(r, options.untestedIsGood));
+  if (remoteRecord && options.target) {
+    candidates.push({ record: remoteRecord, file: `${org}/${boxName} ${remoteRecord.version} ${vagrantProvider}`, from: formatTarget(options.target) });
+  }
   return candidates.sort((a, b) => compareVersions(b.record.version, a.record.version))[0];
+}
+
+/** The build records an rclone target holds for the cells planned, read in one rclone session. */
+async function remoteRecords(cells: Array<{ loaded: LoadedDefinition; provider: Provider }>, options: PlanOptions): Promise<Map<string, BuildRecord[]> | undefined> {
+  const { target } = options;
+  if (target?.kind !== 'rclone' || !options.logsDir || !cells.length) return undefined;
+  const redactor = redactorFor(process.env);
+  for (const secret of target.remote.secrets) redactor.add(secret);
+  const boxes = cells.map(({ loaded, provider }) => ({ org: loaded.definition.org, boxName: loaded.definition.box_name, provider: boxProvider(provider) }));
+  return remotePublishedRecords({ remote: target.remote, logsDir: options.logsDir, redactor }, boxes);
 }
 
 /** One line per cell: box, provider, what happens and why. */

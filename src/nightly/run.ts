@@ -50,7 +50,7 @@ export async function runNightly(options: NightlyOptions): Promise<number> {
   const version = options.version ?? defaultVersion();
   const packer = packerVersionFor(undefined);
   const plan = (forRunners: boolean) =>
-    planNight({ boxes, cells: options.cells, force: options.force, ...(target ? { target } : {}), boxesDir: dirs.boxesDir, packer, untestedIsGood: !options.smokeTest, forRunners });
+    planNight({ boxes, cells: options.cells, force: options.force, ...(target ? { target } : {}), boxesDir: dirs.boxesDir, logsDir: dirs.logsDir, packer, untestedIsGood: !options.smokeTest, forRunners });
 
   if (options.plan) {
     const started = new Date();

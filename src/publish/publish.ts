@@ -14,6 +14,8 @@ import { publishToRegistry, type HostedRegistry } from './hosted.ts';
 import type { PublishReport } from './report.ts';
 import { displayUrl, Redactor, redactorFor } from './secrets.ts';
 import { DEFAULT_KEEP, publishToStaticTree } from './static-target.ts';
+import { publishToRcloneRemote } from './rclone-target.ts';
+import { outputDirectories } from '../run-settings.ts';
 import { formatTarget, type PublishTarget } from './target.ts';
 import { targetUsage } from './usage.ts';
 import { DEFAULT_VAGRANT_CLOUD_URL, VagrantCloudRegistry } from './vagrant-cloud.ts';
@@ -35,6 +37,8 @@ export interface PublishOptions {
   /** Tokens, secrets and API URLs (VAGRANT_CLOUD_TOKEN, VAGRANT_CLOUD_URL, HCP_*). Default: process.env. */
   env?: NodeJS.ProcessEnv;
   network?: Partial<ApiNetworkSettings>;
+  /** rclone targets: the logs root rclone's output goes to (default BOXSMITH_LOGS or <repo>/logs). */
+  logsDir?: string;
   /** Progress and warnings, one line each, secrets already blanked out. Default: stdout. */
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -69,6 +73,7 @@ export function apiBaseUrl(variable: string, value: string): string {
 export async function publishBox(options: PublishOptions): Promise<PublishReport> {
   const env = options.env ?? process.env;
   const redactor = redactorFor(env);
+  if (options.target.kind === 'rclone') for (const secret of options.target.remote.secrets) redactor.add(secret);
   const print = options.log ?? ((line: string) => console.log(line));
   const log = (line: string) => print(redactor.redact(line));
   try {
@@ -118,6 +123,21 @@ async function publish(options: PublishOptions, env: NodeJS.ProcessEnv, redactor
       keep: options.keep ?? DEFAULT_KEEP,
       dryRun,
       log,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  if (target.kind === 'rclone') {
+    return publishToRcloneRemote({
+      remote: target.remote,
+      baseUrl: target.baseUrl,
+      built,
+      description: definition.description,
+      keep: options.keep ?? DEFAULT_KEEP,
+      dryRun,
+      log,
+      logsDir: options.logsDir ?? outputDirectories(env).logsDir,
+      redactor,
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }

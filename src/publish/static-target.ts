@@ -17,7 +17,7 @@ import { claimFolder } from '../files/owned-folder.ts';
 import { withFileLock } from '../files/lock.ts';
 import { hashFile } from '../inputs/checksum.ts';
 import type { BoxArtifact, BuiltVersion } from './artifacts.ts';
-import { applyRetention, formatCatalog, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider } from './catalog.ts';
+import { applyRetention, formatCatalog, mergeIntoCatalog, parseCatalog, type Catalog, type CatalogProvider, type CatalogVersion } from './catalog.ts';
 import { PublishError } from './errors.ts';
 import { removeLeftTemporaries } from '../atomic-files.ts';
 import { copyFileVerified, writeFileAtomic } from './files.ts';
@@ -107,21 +107,7 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
 
   const work = async () => {
     const existing = rebaseOwnEntries(readCatalog(tree), tree, baseUrl, log);
-    const entries: CatalogProvider[] = built.artifacts.map((artifact) => ({
-      name: artifact.provider,
-      url: `${baseUrl}/${tree.boxPath(built.version, artifact.provider, artifact.architecture)}`,
-      checksum_type: 'sha256',
-      checksum: artifact.sha256,
-      architecture: artifact.architecture,
-    }));
-    const merged = mergeIntoCatalog(existing, { name: built.name, description: options.description, version: built.version, providers: entries });
-    const { catalog, dropped } = applyRetention(merged, options.keep);
-    if (!catalog.versions.some((entry) => entry.version === built.version)) {
-      throw new PublishError(
-        `${built.version} is older than the ${options.keep} newest versions in ${tree.catalogFile} (${catalog.versions.map((v) => v.version).join(', ')}): ` +
-          `with --keep ${options.keep} it would be dropped at once; publish a newer version or raise --keep`,
-      );
-    }
+    const { entries, catalog, dropped } = planRelease({ tree, existing, built, baseUrl, description: options.description, keep: options.keep, catalogShown: tree.catalogFile });
 
     for (const [index, artifact] of built.artifacts.entries()) {
       report.outcomes.push(await placeBox(tree, built.version, artifact, entries[index]!.url, options));
@@ -159,6 +145,48 @@ export async function publishToStaticTree(options: StaticPublishOptions): Promis
   }
   for (const skipped of built.skipped) report.outcomes.push({ provider: skipped.provider, status: 'skipped', detail: skipped.reason });
   return report;
+}
+
+export interface ReleasePlan {
+  /** The catalog entries of the version's boxes, in the order of built.artifacts. */
+  entries: CatalogProvider[];
+  catalog: Catalog;
+  /** Versions retention drops: their files are deleted once the new catalog is up. */
+  dropped: CatalogVersion[];
+}
+
+/**
+ * The catalog a publish writes into a tree served from `baseUrl` (any tree: local or on an rclone
+ * remote): the version's boxes merged into what is there, then retention. Refuses a version that
+ * retention would drop at once.
+ */
+export function planRelease(options: {
+  tree: CatalogTree;
+  existing: Catalog | undefined;
+  built: BuiltVersion;
+  baseUrl: string;
+  description: string;
+  keep: number;
+  /** The catalog as messages name it. */
+  catalogShown: string;
+}): ReleasePlan {
+  const { tree, built, baseUrl, keep } = options;
+  const entries: CatalogProvider[] = built.artifacts.map((artifact) => ({
+    name: artifact.provider,
+    url: `${baseUrl}/${tree.boxPath(built.version, artifact.provider, artifact.architecture)}`,
+    checksum_type: 'sha256',
+    checksum: artifact.sha256,
+    architecture: artifact.architecture,
+  }));
+  const merged = mergeIntoCatalog(options.existing, { name: built.name, description: options.description, version: built.version, providers: entries });
+  const { catalog, dropped } = applyRetention(merged, keep);
+  if (!catalog.versions.some((entry) => entry.version === built.version)) {
+    throw new PublishError(
+      `${built.version} is older than the ${keep} newest versions in ${options.catalogShown} (${catalog.versions.map((v) => v.version).join(', ')}): ` +
+        `with --keep ${keep} it would be dropped at once; publish a newer version or raise --keep`,
+    );
+  }
+  return { entries, catalog, dropped };
 }
 
 function readCatalog(tree: CatalogTree): Catalog | undefined {
@@ -215,7 +243,7 @@ async function placeBox(tree: CatalogTree, version: string, artifact: BoxArtifac
 }
 
 /** The build record published beside a box: `<architecture>.box` -> `<architecture>.record.json`. */
-function recordFile(boxFile: string): string {
+export function recordFile(boxFile: string): string {
   return boxFile.replace(/\.box$/, '.record.json');
 }
 

@@ -1,16 +1,20 @@
-// Where `--to` publishes: a static catalog tree, Vagrant Cloud, or an HCP Vagrant box registry.
+// Where `--to` publishes: a static catalog tree (local, or on any storage rclone reaches), Vagrant
+// Cloud, or an HCP Vagrant box registry.
 import path from 'node:path';
 import { PublishUsageError } from './errors.ts';
+import { parseRcloneRemote, type RcloneRemote } from './rclone-remote.ts';
 
 export type PublishTarget =
   /** A directory tree of catalogs and boxes for any static web server (or file:// URLs). */
   | { kind: 'static'; root: string; baseUrl?: string }
+  /** The same catalog tree on an rclone remote (S3, GCS, Azure Blob, B2, SFTP, WebDAV, ...), served from base-url. */
+  | { kind: 'rclone'; remote: RcloneRemote; baseUrl: string }
   /** Vagrant Cloud's API v2; `owner` defaults to the definition's org. */
   | { kind: 'vagrant-cloud'; owner?: string }
   /** HCP Vagrant Box Registry; `registry` defaults to the definition's org. */
   | { kind: 'hcp'; registry?: string };
 
-export const TARGET_SYNTAX = 'static:DIR[,base-url=URL], vagrant-cloud[:OWNER] or hcp[:REGISTRY]';
+export const TARGET_SYNTAX = 'static:DIR[,base-url=URL], rclone:REMOTE:PATH,base-url=URL, vagrant-cloud[:OWNER] or hcp[:REGISTRY]';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -30,6 +34,20 @@ export function parseTarget(text: string, cwd = process.cwd()): PublishTarget {
         target.baseUrl = parseBaseUrl(value.join('='));
       }
       return target;
+    }
+    case 'rclone': {
+      const usage = 'rclone:REMOTE:PATH,base-url=URL (REMOTE: a remote of your rclone config, or a connection string such as :sftp,host=H,user=U)';
+      if (!rest) throw new PublishUsageError(`--to rclone needs a remote: ${usage}`);
+      const { remote, options } = parseRcloneRemote(rest, usage);
+      let baseUrl: string | undefined;
+      for (const option of options) {
+        const [key, ...value] = option.split('=');
+        if (key !== 'base-url' || !value.length) throw new PublishUsageError(`unknown rclone target option "${option}" (known: base-url=URL)`);
+        baseUrl = parseBaseUrl(value.join('='));
+      }
+      // The catalog names its boxes by URL, and a remote has no URL of its own that boxsmith could know.
+      if (!baseUrl) throw new PublishUsageError(`--to rclone needs base-url=URL, where the remote's PATH is served: ${usage}`);
+      return { kind: 'rclone', remote, baseUrl };
     }
     case 'vagrant-cloud':
     case 'hcp': {
@@ -58,6 +76,8 @@ export function describeTarget(target: PublishTarget): string {
   switch (target.kind) {
     case 'static':
       return `static:${target.root}${target.baseUrl ? ` (base URL ${target.baseUrl})` : ''}`;
+    case 'rclone':
+      return `rclone:${target.remote.shown} (base URL ${target.baseUrl})`;
     case 'vagrant-cloud':
       return 'Vagrant Cloud';
     case 'hcp':
@@ -70,6 +90,8 @@ export function formatTarget(target: PublishTarget): string {
   switch (target.kind) {
     case 'static':
       return `static:${target.root}${target.baseUrl ? `,base-url=${target.baseUrl}` : ''}`;
+    case 'rclone':
+      return `rclone:${target.remote.shown},base-url=${target.baseUrl}`;
     case 'vagrant-cloud':
       return target.owner ? `vagrant-cloud:${target.owner}` : 'vagrant-cloud';
     case 'hcp':

@@ -65,16 +65,27 @@ export function writeBuildRecord(file: string, record: BuildRecord): void {
  * Throws BoxStoreError, one line naming the file, when it is not.
  */
 export function readBuildRecord(file: string, expected?: { name: string; version: string; provider: string }): BuildRecord {
-  let data: unknown;
+  let text: string;
   try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     throw new BoxStoreError(`${displayPath(file)} is not a readable build record: ${(error as Error).message}`);
   }
-  if (!validate(data)) throw new BoxStoreError(`${displayPath(file)} is not a build record: ${describeErrors(validate.errors ?? [])}`);
+  return parseBuildRecord(text, displayPath(file), expected);
+}
+
+/** A build record's text (a file's, or one read from a remote catalog tree), checked; `source` names it in messages. */
+export function parseBuildRecord(text: string, source: string, expected?: { name: string; version: string; provider: string }): BuildRecord {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new BoxStoreError(`${source} is not a readable build record: ${(error as Error).message}`);
+  }
+  if (!validate(data)) throw new BoxStoreError(`${source} is not a build record: ${describeErrors(validate.errors ?? [])}`);
   if (expected) {
     const problems = (['name', 'version', 'provider'] as const).filter((key) => data[key] !== expected[key]).map((key) => `${key} is "${data[key]}", not ${expected[key]}`);
-    if (problems.length) throw new BoxStoreError(`${displayPath(file)} does not describe this box: ${problems.join('; ')}`);
+    if (problems.length) throw new BoxStoreError(`${source} does not describe this box: ${problems.join('; ')}`);
   }
   return data;
 }

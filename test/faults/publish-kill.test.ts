@@ -4,38 +4,14 @@
 // temporary copy is never served, nothing of the run is left running, and the next publish
 // releases the new version with no clean-up by hand.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { startCatalogServer } from '../../src/publish/server.ts';
-import { boxFiles, writeChecksumFile } from '../../src/store/box-store.ts';
-import { readBuildRecord, writeBuildRecord } from '../../src/store/build-record.ts';
 import { boxsmith, CLI, REPO_ROOT, tempDir } from '../helpers.ts';
-import { BOX, BOX_NAME, ORG, writeBuild } from '../publish/helpers.ts';
+import { BIG_BOX_BYTES, BOX, BOX_NAME, ORG, writeBigBuild, writeBuild } from '../publish/helpers.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type LeftoverScope } from './leftovers.ts';
-
-const BIG_BOX_BYTES = 200 * 1024 * 1024;
-
-/**
- * A built version whose box is an uncompressed tar (Vagrant takes those too) of 200 MiB of random
- * bytes: large enough that copying and verifying it takes long enough to be caught mid-way,
- * quick to make (no gzip).
- */
-function writeBigBuild(boxesDir: string, version: string): void {
-  const { dir, file } = writeBuild(boxesDir, version);
-  const work = tempDir('boxsmith-fault-bigbox-');
-  writeFileSync(path.join(work, 'metadata.json'), JSON.stringify({ provider: 'libvirt', format: 'qcow2', virtual_size: 1 }));
-  writeFileSync(path.join(work, 'Vagrantfile'), 'Vagrant.configure("2") do |config|\nend\n');
-  writeFileSync(path.join(work, 'box.img'), randomBytes(BIG_BOX_BYTES));
-  const tar = spawnSync('tar', ['-cf', file, '-C', work, 'metadata.json', 'Vagrantfile', 'box.img'], { encoding: 'utf8' });
-  assert.equal(tar.status, 0, tar.stderr);
-  const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  writeChecksumFile(file, sha256);
-  const recordFile = boxFiles(dir, 'libvirt').record;
-  writeBuildRecord(recordFile, { ...readBuildRecord(recordFile), sha256, size: statSync(file).size });
-}
 
 const providerDir = (tree: string, version: string) => path.join(tree, ORG, 'boxes', BOX_NAME, 'versions', version, 'providers', 'libvirt');
 

@@ -385,7 +385,7 @@ describe('publish command against the stand-in', () => {
     for (const [args, message] of [
       [[BOX], /publish needs --to/],
       [[BOX, '--to', 'ftp:somewhere'], /unknown target "ftp:somewhere"/],
-      [[BOX, '--to', 'vagrant-cloud', '--keep', '2'], /--keep applies to static targets only/],
+      [[BOX, '--to', 'vagrant-cloud', '--keep', '2'], /--keep applies to static and rclone targets only/],
       [[BOX, '--to', 'static:/tmp/x', '--keep', 'zero'], /--keep takes a whole number > 0/],
       [[BOX, '--to', 'vagrant-cloud', '--bogus'], /unknown option '--bogus'/],
       [['no-such-box', '--to', 'vagrant-cloud'], /no-such-box/],

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { boxFiles, versionDirectory, writeChecksumFile } from '../../src/store/box-store.ts';
-import { writeBuildRecord } from '../../src/store/build-record.ts';
+import { readBuildRecord, writeBuildRecord } from '../../src/store/build-record.ts';
 
 /** The real definition the tests publish: phusion/ubuntu-14.04-amd64. */
 export const BOX = 'ubuntu-14.04';
@@ -78,4 +78,26 @@ export function writeBuild(boxesDir: string, version: string, options: { provide
     writeFileSync(files.smokeResult, `${JSON.stringify(result, null, 2)}\n`);
   }
   return { dir, file, sha256, size };
+}
+
+export const BIG_BOX_BYTES = 200 * 1024 * 1024;
+
+/**
+ * A built version whose box is an uncompressed tar (Vagrant takes those too) of 200 MiB of random
+ * bytes: large enough that copying and verifying it takes long enough to be caught mid-way,
+ * quick to make (no gzip).
+ */
+export function writeBigBuild(boxesDir: string, version: string): void {
+  const { dir, file } = writeBuild(boxesDir, version);
+  const work = mkdtempSync(path.join(tmpdir(), 'boxsmith-fault-bigbox-'));
+  writeFileSync(path.join(work, 'metadata.json'), JSON.stringify({ provider: 'libvirt', format: 'qcow2', virtual_size: 1 }));
+  writeFileSync(path.join(work, 'Vagrantfile'), 'Vagrant.configure("2") do |config|\nend\n');
+  writeFileSync(path.join(work, 'box.img'), randomBytes(BIG_BOX_BYTES));
+  const tar = spawnSync('tar', ['-cf', file, '-C', work, 'metadata.json', 'Vagrantfile', 'box.img'], { encoding: 'utf8' });
+  rmSync(work, { recursive: true, force: true });
+  if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+  const sha256 = sha256Of(file);
+  writeChecksumFile(file, sha256);
+  const recordFile = boxFiles(dir, 'libvirt').record;
+  writeBuildRecord(recordFile, { ...readBuildRecord(recordFile), sha256, size: statSync(file).size });
 }

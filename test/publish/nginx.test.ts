@@ -4,20 +4,15 @@
 // HEAD and GET, box files with byte ranges, and Debian's vagrant adding the box by name, then
 // seeing a second version with `box outdated`, `box update` and `box prune`.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { snapshotProcesses, signalProcessGroup, sleep } from '../../src/exec/proc.ts';
-import { findExecutable } from '../../src/exec/tools.ts';
 import { nginxServerBlock } from '../../src/publish/nginx-conf.ts';
 import { publishBox } from '../../src/publish/publish.ts';
 import { boxsmith, REPO_ROOT, tempDir } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, writeBuild } from './helpers.ts';
 import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
-
-const NGINX = findExecutable('nginx', { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` });
+import { freePort, groupMembers, NGINX, startNginx, stopNginx, waitForHttp } from './nginx-server.ts';
 
 describe('nginx-conf', () => {
   it('prints a whole nginx.conf whose server block is the one docs/hosting.md shows', () => {
@@ -131,67 +126,4 @@ describe('Debian nginx serving a published tree (stand-in boxes)', { skip: !NGIN
 
 function indent(block: string): string {
   return block.replace(/^(?=.)/gm, '    ');
-}
-
-/** A port nothing listens on right now (nginx takes it a moment later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * nginx in its own process group, in the foreground; as an unprivileged user when the tests run
- * as root, which shows the configuration needs no root (its pid, logs and temporary folders are
- * in the prefix) and that the tree's files are readable by anyone.
- */
-function startNginx(prefix: string, root: string): ChildProcess {
-  const args = ['-p', prefix, '-c', 'nginx.conf', '-g', 'daemon off;'];
-  let command = NGINX!;
-  if (process.getuid?.() === 0) {
-    for (const dir of [prefix, root, path.dirname(prefix)]) chmodSync(dir, 0o755);
-    chownSync(prefix, 65534, 65534);
-    command = 'setpriv';
-    args.unshift('--reuid=65534', '--regid=65534', '--clear-groups', NGINX!);
-  }
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.once('close', (code) => {
-    if (code) console.error(`nginx exited ${code}: ${stderr}`);
-  });
-  return child;
-}
-
-async function waitForHttp(url: string, nginx: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    if (nginx.exitCode !== null) throw new Error(`nginx exited ${nginx.exitCode} before answering`);
-    try {
-      await fetch(url, { method: 'HEAD' });
-      return;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`nginx did not answer ${url}`);
-}
-
-/** Live processes of nginx's group: the master and its workers. */
-function groupMembers(pgid: number): number[] {
-  return [...snapshotProcesses().values()].filter((p) => p.pgid === pgid && p.state !== 'Z' && p.state !== 'X').map((p) => p.pid);
-}
-
-/** SIGTERM to the group (nginx's fast shutdown), SIGKILL to whatever is left after 5 s. */
-async function stopNginx(nginx: ChildProcess): Promise<void> {
-  const pgid = nginx.pid!;
-  if (!groupMembers(pgid).length) return;
-  signalProcessGroup(pgid, 'SIGTERM');
-  for (let waited = 0; waited < 5_000 && groupMembers(pgid).length; waited += 50) await sleep(50);
-  if (groupMembers(pgid).length) signalProcessGroup(pgid, 'SIGKILL');
-  for (let waited = 0; waited < 5_000 && groupMembers(pgid).length; waited += 50) await sleep(50);
 }

@@ -2,8 +2,8 @@
 // with its own throw-away VAGRANT_HOME, offline, and without blocking this process (the server
 // the test started answers from it meanwhile).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { findExecutable } from '../../src/exec/tools.ts';
+import { runAsync as runProgramAsync } from '../helpers.ts';
 import { NAME } from './helpers.ts';
 
 export const VAGRANT = findExecutable('vagrant');
@@ -14,19 +14,9 @@ export interface Run {
 }
 
 /** Runs a program without blocking this process; its stdout and stderr together. */
-export function runAsync(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+export async function runAsync(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const { status, output } = await runProgramAsync(command, args, options);
+  return { code: status, output };
 }
 
 /** vagrant with its own VAGRANT_HOME, offline, no version check. */

@@ -3,6 +3,7 @@
 import { build } from './build.ts';
 import { checksums } from './checksums.ts';
 import { list } from './list.ts';
+import { mirror } from './mirror.ts';
 import { nginxConf } from './nginx-conf.ts';
 import { nightly } from './nightly.ts';
 import { publish } from './publish.ts';
@@ -13,7 +14,7 @@ import { test } from './test.ts';
 import { reportError, UsageError } from '../errors.ts';
 import { commandHelp, parseCommandLine, type CommandSpec } from '../spec.ts';
 
-export const COMMANDS: readonly CommandSpec[] = [list, render, build, test, publish, serve, nginxConf, checksums, nightly, reportMerge];
+export const COMMANDS: readonly CommandSpec[] = [list, render, build, test, publish, mirror, serve, nginxConf, checksums, nightly, reportMerge];
 
 export function overallHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

@@ -1,3 +1,4 @@
+import { TARGET_SYNTAX } from '../../publish/target.ts';
 import path from 'node:path';
 import { writableFolder } from '../../environment.ts';
 import { PROVIDERS, type Provider } from '../../definitions/names.ts';
@@ -26,7 +27,7 @@ export const nightly = defineCommand({
   options: {
     box: list('B', 'plan this box (default: every box)', nonEmpty),
     cell: list('BOX:PROVIDER', 'plan only this box x provider (one CI runner\'s share of a night)', cell),
-    to: value('TARGET', 'publish the boxes that passed: static:DIR[,base-url=URL], vagrant-cloud[:OWNER] or hcp[:REGISTRY]', publishTarget),
+    to: value('TARGET', `publish the boxes that passed: ${TARGET_SYNTAX}`, publishTarget),
     version: value('V', 'tonight\'s version (a fanned-out night passes the plan\'s to every runner; default: YYYYMMDD.HHMMSS.0, UTC)', newBoxVersion),
     force: flag('build every cell this host can build, changed or not'),
     plan: flag('print what would be built and why, one line per cell, and build nothing'),
@@ -37,11 +38,11 @@ export const nightly = defineCommand({
     'no-apt-cache': flag('do not start the package cache'),
     parallel: value('N', 'builds at once (default: from cores and free memory)', wholeNumber),
     timeout: value('S=D,...', 'stage time limits, e.g. build=90m,package=10m,run=3h', stageTimeouts),
-    keep: value('N', 'static targets: versions the catalog keeps; older ones are deleted', wholeNumber),
+    keep: value('N', 'static and rclone targets: versions the catalog keeps; older ones are deleted', wholeNumber),
     'report-dir': value('DIR', 'where the report goes (default: reports/, or BOXSMITH_REPORTS); with --plan, given: the cells not built, as a part for report:merge', nonEmpty),
   },
   run: async ({ options }) => {
-    if (options.keep !== undefined && options.to?.kind !== 'static') throw new PublishUsageError('nightly: --keep applies to a static --to target only');
+    if (options.keep !== undefined && options.to?.kind !== 'static' && options.to?.kind !== 'rclone') throw new PublishUsageError('nightly: --keep applies to a static or rclone --to target only');
     if (options['dry-run'] && !options.to) throw new PublishUsageError('nightly: --dry-run is a dry run of publishing, so it needs --to');
     if ((options.json || options['for-runners']) && !options.plan) throw new UsageError('nightly: --json and --for-runners go with --plan', 'nightly');
     checkRunEnvironment(options.plan || options['no-test'] ? ['packer'] : ['packer', 'vagrant']);

@@ -13,22 +13,29 @@ export const publish = defineCommand({
   description: `targets (--to):
   static:DIR[,base-url=URL]   a catalog tree for any static web server; without base-url the
                               catalog points at the boxes by file:// URL
+  rclone:REMOTE:PATH,base-url=URL
+                              the same tree on any storage Debian's rclone reaches (S3, GCS,
+                              Azure Blob, B2, SFTP, WebDAV, ...), served at URL. REMOTE: a remote
+                              of your rclone config (RCLONE_CONFIG or rclone's default file;
+                              boxsmith never writes it) or a connection string such as
+                              :sftp,host=H,user=U,key_file=K. Boxes first, verified on the
+                              remote by SHA-256, then the catalog; a killed publish resumes
   vagrant-cloud[:OWNER]       Vagrant Cloud (API v2); token in VAGRANT_CLOUD_TOKEN
   hcp[:REGISTRY]              HCP Vagrant Box Registry; HCP_CLIENT_ID and HCP_CLIENT_SECRET
 vagrant-cloud and hcp: ${HCP_RETIREMENT_NOTE}.
-A static target is the way on: the output ends with the lines users need (docs/hosting.md).`,
+A static or rclone target is the way on: the output ends with the lines users need (docs/hosting.md).`,
   positionals: { synopsis: '<box>', min: 1, max: 1, what: 'one box name' },
   options: {
     to: value('TARGET', `where to publish: ${TARGET_SYNTAX}`, publishTarget),
     version: value('V', 'the version to publish (default: the newest built)', boxVersion),
     'dry-run': flag('say what would be copied, written and sent; change nothing'),
-    keep: value('N', `static: versions the catalog keeps (default ${DEFAULT_KEEP}); older ones are deleted`, wholeNumber),
+    keep: value('N', `static and rclone: versions the catalog keeps (default ${DEFAULT_KEEP}); older ones are deleted after the new catalog is up`, wholeNumber),
     'allow-untested': flag('also publish boxes that did not pass their smoke test (warns for each)'),
   },
   run: async ({ options, positionals: [box] }) => {
     const { to: target, keep } = options;
     if (!target) throw new PublishUsageError(`publish needs --to: ${TARGET_SYNTAX}`);
-    if (keep !== undefined && target.kind !== 'static') throw new PublishUsageError('--keep applies to static targets only (registries keep what they are given)');
+    if (keep !== undefined && target.kind !== 'static' && target.kind !== 'rclone') throw new PublishUsageError('--keep applies to static and rclone targets only (registries keep what they are given)');
     if (target.kind === 'static') writableFolder('--to static:', target.root);
     const { installInterruptHandlers } = await import('../../exec/signals.ts');
     const { boxesRoot, publishBox } = await import('../../publish/publish.ts');

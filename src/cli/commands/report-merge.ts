@@ -1,3 +1,4 @@
+import { TARGET_SYNTAX } from '../../publish/target.ts';
 import path from 'node:path';
 import { writableFolder } from '../../environment.ts';
 import { PublishUsageError } from '../../publish/errors.ts';
@@ -13,13 +14,13 @@ export const reportMerge = defineCommand({
   positionals: { synopsis: 'PART_DIR...', min: 1, max: Infinity, what: 'one or more part folders' },
   options: {
     'report-dir': value('DIR', 'where the merged report goes (default: reports/, or BOXSMITH_REPORTS)', nonEmpty),
-    to: value('TARGET', 'publish the boxes of the passed cells: static:DIR[,base-url=URL], vagrant-cloud[:OWNER] or hcp[:REGISTRY]', publishTarget),
+    to: value('TARGET', `publish the boxes of the passed cells: ${TARGET_SYNTAX}`, publishTarget),
     'dry-run': flag('publishing is a dry run: say what would be sent, change nothing'),
     'no-test': flag('the night ran with --no-test: publish its untested boxes'),
-    keep: value('N', 'static targets: versions the catalog keeps; older ones are deleted', wholeNumber),
+    keep: value('N', 'static and rclone targets: versions the catalog keeps; older ones are deleted', wholeNumber),
   },
   run: async ({ options, positionals }) => {
-    if (options.keep !== undefined && options.to?.kind !== 'static') throw new PublishUsageError('report-merge: --keep applies to a static --to target only');
+    if (options.keep !== undefined && options.to?.kind !== 'static' && options.to?.kind !== 'rclone') throw new PublishUsageError('report-merge: --keep applies to a static or rclone --to target only');
     if (options['dry-run'] && !options.to) throw new PublishUsageError('report-merge: --dry-run is a dry run of publishing, so it needs --to');
     const { claimFolder } = await import('../../files/owned-folder.ts');
     const { mergeReports, publishMerged, readPart, ReportMergeError } = await import('../../nightly/merge.ts');
