@@ -41,11 +41,8 @@ boot_default() {
 # The kernel versions the named packages bring: the images they depend on, directly or through
 # metapackages (linux-image-amd64, linux-generic-lts-trusty), with the /boot/vmlinuz-* each owns.
 provided_kernels() {
-  local dependencies package file
-  dependencies=$(apt-cache depends --recurse --installed "${packages[@]}" 2> /dev/null | grep -v '^[[:space:]<]' | sort -u)
-  dpkg-query -S '/boot/vmlinuz-*' 2> /dev/null | while IFS=': ' read -r package file; do
-    if grep -qxF "$package" <<< "$dependencies"; then echo "${file#/boot/vmlinuz-}"; fi
-  done
+  apt-cache depends --recurse --installed "${packages[@]}" 2> /dev/null | grep -v '^[[:space:]<]' | sort -u |
+    while read -r package; do dpkg-query -L "$package" 2> /dev/null | sed -n 's|^/boot/vmlinuz-||p'; done
 }
 
 export DEBIAN_FRONTEND=noninteractive

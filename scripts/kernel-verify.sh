@@ -8,10 +8,10 @@ read -r -a packages <<< "${BOXSMITH_KERNEL_PACKAGES:-}"
 running=$(uname -r)
 if [ "${#packages[@]}" -gt 0 ]; then
   # As in kernel-install.sh: the images the packages depend on, and the kernels those own.
-  dependencies=$(apt-cache depends --recurse --installed "${packages[@]}" 2> /dev/null | grep -v '^[[:space:]<]' | sort -u)
-  owner=$(dpkg-query -S "/boot/vmlinuz-$running" 2> /dev/null | sed -n '1s/[:,].*//p')
-  if [ -z "$owner" ] || ! grep -qxF "$owner" <<< "$dependencies"; then
-    echo "kernel-verify.sh: running kernel $running (package ${owner:-none}) is not one that ${packages[*]} brought" >&2
+  provided=$(apt-cache depends --recurse --installed "${packages[@]}" 2> /dev/null | grep -v '^[[:space:]<]' | sort -u |
+    while read -r package; do dpkg-query -L "$package" 2> /dev/null | sed -n 's|^/boot/vmlinuz-||p'; done)
+  if ! grep -qxF "$running" <<< "$provided"; then
+    echo "kernel-verify.sh: running kernel $running is not one that ${packages[*]} provide (${provided//$'\n'/ })" >&2
     exit 1
   fi
 fi
