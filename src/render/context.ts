@@ -58,12 +58,6 @@ export interface ShellProvisioner {
  */
 export const DOCKER_STATIC_GUEST_PATH = '/tmp/boxsmith-docker-static.tgz';
 
-/** The kernel package a debootstrap image boots that the definition's kernel packages replace. */
-function replacedKernel(definition: Definition): string | undefined {
-  const image = definition.base.kind === 'debootstrap' ? definition.base.debootstrap?.kernel_package : undefined;
-  return image && definition.kernel.packages.length > 0 && !definition.kernel.packages.includes(image) ? image : undefined;
-}
-
 /** The guest scripts a definition runs, in order, with the sources each is limited to. */
 export function provisioningPlan(definition: Definition): ShellProvisioner[] {
   const plan: ShellProvisioner[] = [];
@@ -75,8 +69,7 @@ export function provisioningPlan(definition: Definition): ShellProvisioner[] {
   if (definition.kernel.packages.length > 0) {
     // A new kernel: boot it now, so guest tools are built for it and the check below sees it.
     step(['reboot.sh'], { expect_disconnect: true });
-    // A debootstrap image's own kernel, replaced by the installed one, leaves the box once it runs.
-    step(['kernel-verify.sh', ...(replacedKernel(definition) ? ['kernel-remove-replaced.sh'] : [])], { pause_before: '15s' });
+    step(['kernel-verify.sh'], { pause_before: '15s' });
   } else {
     step(['kernel-verify.sh']);
   }
@@ -115,7 +108,6 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
     ['BOXSMITH_KERNEL_MINIMUM', kernel.minimum],
     ['BOXSMITH_KERNEL_PACKAGES', kernel.packages.join(' ')],
     ['BOXSMITH_KERNEL_CMDLINE', kernel.cmdline.join(' ')],
-    ...(replacedKernel(definition) ? ([['BOXSMITH_KERNEL_REPLACED', replacedKernel(definition)!]] as [string, string][]) : []),
     ['BOXSMITH_PACKAGES', definition.packages.join(' ')],
   ];
   if (chef.install) {
