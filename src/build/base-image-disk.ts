@@ -142,8 +142,9 @@ export async function makeDisk(options: DiskOptions): Promise<DiskSummary> {
     ],
     false,
   );
-  const pv = guestfishRecords(created).find((record) => record.has('pe_start'));
-  const volumes = guestfishRecords(created)
+  const records = guestfishRecords(created);
+  const pv = records.find((record) => record.has('pe_start'));
+  const volumes = records
     .filter((record) => record.has('lv_name'))
     .map((record) => ({ name: record.get('lv_name')!, bytes: Number(record.get('lv_size')) }));
   const root = volumes.find((volume) => volume.name === 'root');

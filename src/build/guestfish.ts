@@ -20,7 +20,7 @@ export interface GuestfishOptions {
 }
 
 /** The appliance's environment: QEMU by direct launch, under TCG unless KVM really works here. */
-export function guestfishEnvironment(options: Pick<GuestfishOptions, 'kernel' | 'cacheDir'>, accelerator: 'kvm' | 'tcg'): Record<string, string> {
+function guestfishEnvironment(options: Pick<GuestfishOptions, 'kernel' | 'cacheDir'>, accelerator: 'kvm' | 'tcg'): Record<string, string> {
   return {
     LIBGUESTFS_BACKEND: 'direct',
     // libguestfs tries KVM first when /dev/kvm exists; on hosts where KVM does not boot a guest

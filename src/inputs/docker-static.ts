@@ -18,7 +18,6 @@ import { ensureIso, isoUnavailable, type CachedInputKind, type EnsureIsoOptions,
 /** A definition's `docker.static`. */
 export type DockerStaticSpec = NonNullable<Definition['docker']['static']>;
 
-export { dockerStaticFile };
 
 export const DOCKER_STATIC_INPUT: CachedInputKind = { folder: 'docker', noun: 'Docker static .tgz', cacheName: 'input cache' };
 
