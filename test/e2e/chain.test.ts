@@ -11,7 +11,7 @@
 // skips on purpose).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -24,6 +24,9 @@ import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type HostSnapsh
 import { listeningSockets, onLoopback, processesOfRuns } from '../sockets.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
 import { bootBox } from './booted-box.ts';
+import { startSftpServer } from '../publish/sftp-server.ts';
+import { freePort, startNginx, stopNginx, waitForHttp } from '../publish/nginx-server.ts';
+import { assertAdded, vagrant } from '../publish/vagrant-client.ts';
 
 const SBIN = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
 
@@ -43,7 +46,7 @@ async function whyNot(): Promise<string | undefined> {
   if (process.env.BOXSMITH_E2E === '0') return 'BOXSMITH_E2E=0';
   // debian-12 is on LVM: its volumes are made in libguestfs's appliance.
   const missing = await baseImagePrerequisites(true);
-  for (const tool of ['qemu-system-x86_64', 'packer', 'vagrant', 'libvirtd', 'virtlogd', 'virsh', 'dnsmasq', 'apt-cacher-ng']) {
+  for (const tool of ['qemu-system-x86_64', 'packer', 'vagrant', 'libvirtd', 'virtlogd', 'virsh', 'dnsmasq', 'apt-cacher-ng', 'rclone', 'nginx', 'sshd', 'ssh']) {
     if (!findExecutable(tool, SBIN)) missing.push(tool);
   }
   if (missing.length) return `this host lacks: ${missing.join('; ')}`;
@@ -325,6 +328,54 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     appendFileSync(path.join(tree, 'scripts/docker.sh'), '# a change every Docker box sees\n');
     const rebuild = debianPlan(plan()).build;
     assert.deepEqual(rebuild?.changed_inputs, ['scripts/docker.sh'], JSON.stringify(rebuild));
+  });
+
+  it('the debian-12 box published through rclone to SFTP on 127.0.0.1 (Debian\'s sshd), boxsmith SIGKILLed mid-upload leaving no catalog, published again, served by nginx (nginx-conf) and added by name with Debian\'s vagrant through VAGRANT_SERVER_URL; the box tampered on the remote refused', async (t) => {
+    const server = await startSftpServer(tempDir('boxsmith-e2e-sftp-'));
+    t.after(() => server.stop());
+    const port = await freePort();
+    const prefix = tempDir('boxsmith-e2e-nginx-');
+    const conf = boxsmith(['nginx-conf', server.remoteDir, '--port', String(port)]);
+    assert.equal(conf.status, 0, conf.stderr);
+    writeFileSync(path.join(prefix, 'nginx.conf'), conf.stdout);
+    chmodSync(path.dirname(server.remoteDir), 0o755);
+    const nginx = startNginx(prefix, server.remoteDir);
+    t.after(() => stopNginx(nginx));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/`, nginx);
+    const to = `rclone:${server.connection},base-url=${url}`;
+    const provider = path.join(server.remoteDir, 'phusion', 'boxes', 'debian-12-amd64', 'versions', VERSION, 'providers', 'libvirt');
+
+    const killed = new Running(['publish', 'debian-12', '--to', to, '--version', VERSION]);
+    await killed.until('the upload under way on the remote', () => {
+      try {
+        return statSync(path.join(provider, '.amd64.box.boxsmith-upload')).size > 0;
+      } catch {
+        return false;
+      }
+    });
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    assert.equal(existsSync(path.join(server.remoteDir, 'phusion', 'debian-12-amd64')), false, 'no catalog names the half-uploaded box');
+    assert.equal((await fetch(`${url}/phusion/debian-12-amd64`, { method: 'HEAD' })).status, 404);
+
+    const published = boxsmith(['publish', 'debian-12', '--to', to, '--version', VERSION]);
+    process.stdout.write(`publish through rclone/SFTP after the kill: ${published.seconds} s\n${published.stdout}\n`);
+    assert.equal(published.status, 0, published.stdout + published.stderr);
+    assert.match(published.stdout, /VAGRANT_SERVER_URL=http:\/\/127\.0\.0\.1:\d+/);
+    const head = await fetch(`${url}/phusion/debian-12-amd64`, { method: 'HEAD' });
+    assert.match(head.headers.get('content-type') ?? '', /application\/json/);
+    assert.equal(readFileSync(path.join(provider, 'amd64.box')).equals(readFileSync(path.join(boxDir, 'libvirt.box'))), true, 'the box on the remote is the box as built');
+
+    const added = await vagrant(['box', 'add', 'phusion/debian-12-amd64'], { home: tempDir('boxsmith-e2e-vagrant-home-'), serverUrl: url });
+    assertAdded(added, VERSION);
+    const box = path.join(provider, 'amd64.box');
+    const bytes = readFileSync(box);
+    bytes[bytes.length - 4096] = bytes[bytes.length - 4096]! ^ 0xff;
+    writeFileSync(box, bytes);
+    const refused = await vagrant(['box', 'add', 'phusion/debian-12-amd64'], { home: tempDir('boxsmith-e2e-vagrant-home-'), serverUrl: url });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.output, /The checksum of the downloaded box did not match the expected\s+value/);
   });
 
   it('the VMware Tools kernel hook (scripts/vmware-tools.sh) in the booted box, with a stand-in vmware-config-tools.pl: a further kernel installed with apt, its headers after its image and its image after its headers, rebuilds once per kernel, from the second package, when the first is configured', async () => {
