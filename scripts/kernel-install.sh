@@ -1,9 +1,9 @@
 #!/bin/bash
 # The kernel: install what the definition names (Ubuntu 12.04: the LTS enablement kernel and its
 # headers, so the box boots a kernel >= 3.8 for Docker and the user never reboots for it; Debian's
-# image boxes: the generic kernel in place of the debootstrap image's), check that the boot loader's
-# default is now a kernel those packages installed, and fail the build when the kernel the box will
-# boot is older than the minimum. reboot.sh then boots it and kernel-verify.sh checks it runs.
+# image boxes: the generic kernel, which the base image already holds in place of debootstrap's),
+# check that the boot loader's default is now a kernel those packages installed, and fail the build
+# when the kernel the box will boot is older than the minimum. reboot.sh then boots it and kernel-verify.sh checks it runs.
 set -euo pipefail
 
 minimum=${BOXSMITH_KERNEL_MINIMUM:?}
