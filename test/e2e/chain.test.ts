@@ -368,7 +368,7 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
     assert.equal(readFileSync(path.join(provider, 'amd64.box')).equals(readFileSync(path.join(boxDir, 'libvirt.box'))), true, 'the box on the remote is the box as built');
 
     const added = await vagrant(['box', 'add', 'phusion/debian-12-amd64'], { home: tempDir('boxsmith-e2e-vagrant-home-'), serverUrl: url });
-    assertAdded(added, VERSION);
+    assertAdded(added, VERSION, 'phusion/debian-12-amd64');
     const box = path.join(provider, 'amd64.box');
     const bytes = readFileSync(box);
     bytes[bytes.length - 4096] = bytes[bytes.length - 4096]! ^ 0xff;

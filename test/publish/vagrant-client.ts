@@ -27,7 +27,9 @@ export function vagrant(args: string[], options: { home: string; cwd?: string; s
   return runAsync(VAGRANT!, args, { cwd: options.cwd ?? options.home, env });
 }
 
-export function assertAdded(run: Run, version: string): void {
+/** vagrant said it added `name` (the publish tests' box unless named) at `version` for libvirt. */
+export function assertAdded(run: Run, version: string, name = NAME): void {
   assert.equal(run.code, 0, run.output);
-  assert.match(run.output, new RegExp(`Successfully added box '${NAME}' \\(v${version.replace(/\./g, '\\.')}\\) for 'libvirt'`));
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  assert.match(run.output, new RegExp(`Successfully added box '${escape(name)}' \\(v${escape(version)}\\) for 'libvirt'`));
 }
