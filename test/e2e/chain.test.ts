@@ -25,7 +25,7 @@ import { listeningSockets, onLoopback, processesOfRuns } from '../sockets.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
 import { bootBox } from './booted-box.ts';
 import { startSftpServer } from '../publish/sftp-server.ts';
-import { freePort, startNginx, stopNginx, waitForHttp } from '../publish/nginx-server.ts';
+import { serveWithNginx } from '../publish/nginx-server.ts';
 import { assertAdded, vagrant } from '../publish/vagrant-client.ts';
 
 const SBIN = { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -333,16 +333,9 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
   it('the debian-12 box published through rclone to SFTP on 127.0.0.1 (Debian\'s sshd), boxsmith SIGKILLed mid-upload leaving no catalog, published again, served by nginx (nginx-conf) and added by name with Debian\'s vagrant through VAGRANT_SERVER_URL; the box tampered on the remote refused', async (t) => {
     const server = await startSftpServer(tempDir('boxsmith-e2e-sftp-'));
     t.after(() => server.stop());
-    const port = await freePort();
-    const prefix = tempDir('boxsmith-e2e-nginx-');
-    const conf = boxsmith(['nginx-conf', server.remoteDir, '--port', String(port)]);
-    assert.equal(conf.status, 0, conf.stderr);
-    writeFileSync(path.join(prefix, 'nginx.conf'), conf.stdout);
+    // nginx runs as nobody: the folders above the remote one must let it through.
     chmodSync(path.dirname(server.remoteDir), 0o755);
-    const nginx = startNginx(prefix, server.remoteDir);
-    t.after(() => stopNginx(nginx));
-    const url = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${url}/`, nginx);
+    const url = await serveWithNginx(t, server.remoteDir);
     const to = `rclone:${server.connection},base-url=${url}`;
     const provider = path.join(server.remoteDir, 'phusion', 'boxes', 'debian-12-amd64', 'versions', VERSION, 'providers', 'libvirt');
 

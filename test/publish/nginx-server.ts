@@ -2,10 +2,13 @@
 // foreground in its own process group, as an unprivileged user when the tests run as root, on a
 // free port of 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync } from 'node:fs';
+import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { snapshotProcesses, signalProcessGroup, sleep } from '../../src/exec/proc.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
+import { boxsmith, tempDir } from '../helpers.ts';
 
 export const NGINX = findExecutable('nginx', { PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` });
 
@@ -71,4 +74,21 @@ export async function stopNginx(nginx: ChildProcess): Promise<void> {
   for (let waited = 0; waited < 5_000 && groupMembers(pgid).length; waited += 50) await sleep(50);
   if (groupMembers(pgid).length) signalProcessGroup(pgid, 'SIGKILL');
   for (let waited = 0; waited < 5_000 && groupMembers(pgid).length; waited += 50) await sleep(50);
+}
+
+/**
+ * `root` served by nginx with the configuration `boxsmith nginx-conf` prints, stopped when the test
+ * ends; its base URL once it answers. The folders above `root` must let nginx's user through.
+ */
+export async function serveWithNginx(t: TestContext, root: string, port?: number): Promise<string> {
+  port ??= await freePort();
+  const prefix = tempDir('boxsmith-nginx-prefix-');
+  const conf = boxsmith(['nginx-conf', root, '--port', String(port)]);
+  if (conf.status !== 0) throw new Error(`boxsmith nginx-conf failed: ${conf.stderr}`);
+  writeFileSync(path.join(prefix, 'nginx.conf'), conf.stdout);
+  const nginx = startNginx(prefix, root);
+  t.after(() => stopNginx(nginx));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/`, nginx);
+  return url;
 }

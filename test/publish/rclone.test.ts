@@ -14,7 +14,7 @@ import { boxsmith, tempDir } from '../helpers.ts';
 import { BOX, BOX_NAME, NAME, ORG, sha256Of, writeBuild } from './helpers.ts';
 import { sftpSkipReason, startSftpServer, type SftpServer } from './sftp-server.ts';
 import { assertAdded, VAGRANT, vagrant } from './vagrant-client.ts';
-import { freePort, NGINX, startNginx, stopNginx, waitForHttp } from './nginx-server.ts';
+import { NGINX, serveWithNginx } from './nginx-server.ts';
 
 async function sftp(): Promise<SftpServer> {
   const server = await startSftpServer(tempDir('boxsmith-sftp-'));
@@ -80,17 +80,9 @@ describe('publishing through rclone to an SFTP server on 127.0.0.1 (small stand-
     // boxsmith's own catalog server where nginx is missing.
     let catalogServer: { url: string };
     if (NGINX) {
-      const port = await freePort();
-      const prefix = tempDir('boxsmith-rclone-nginx-');
-      const conf = boxsmith(['nginx-conf', server.remoteDir, '--port', String(port)]);
-      assert.equal(conf.status, 0, conf.stderr);
-      writeFileSync(path.join(prefix, 'nginx.conf'), conf.stdout);
       // nginx runs as nobody: the folders above the remote one must let it through.
       chmodSync(path.dirname(server.remoteDir), 0o755);
-      const nginx = startNginx(prefix, server.remoteDir);
-      t.after(() => stopNginx(nginx));
-      catalogServer = { url: `http://127.0.0.1:${port}` };
-      await waitForHttp(`${catalogServer.url}/`, nginx);
+      catalogServer = { url: await serveWithNginx(t, server.remoteDir) };
     } else {
       const started = await startCatalogServer({ root: server.remoteDir, port: 0 });
       after(() => started.close());
