@@ -61,7 +61,7 @@ describe('the shipped definitions', () => {
     assert.match(definition.base.iso!.checksum_url!, /SHA256SUMS$/);
   });
 
-  it('give debian-12 a debootstrap base on qemu only, on LVM, booting the cloud kernel and installing the generic one', () => {
+  it('give debian-12 a debootstrap base on qemu only, on LVM, debootstrap\'s cloud kernel replaced in the image by the generic one that kernel.packages names', () => {
     const { definition } = loadDefinition('debian-12');
     assert.equal(definition.base.kind, 'debootstrap');
     assert.equal(definition.base.debootstrap?.suite, 'bookworm');
