@@ -41,10 +41,10 @@ export interface PackagedBox {
 }
 
 /**
- * The libvirt layout as Packer's vagrant post-processor writes it (box format v1, what
- * vagrant-libvirt reads as well as v2): hashicorp/packer-plugin-vagrant post-processor/vagrant/libvirt.go
- * writes metadata {"provider":"libvirt","format":"qcow2","virtual_size":<GiB, rounded up>} and the
- * disk as box.img.
+ * The libvirt layout as Packer's vagrant post-processor writes it (box format v1, which
+ * vagrant-libvirt reads as well as v2): hashicorp/packer-plugin-vagrant
+ * post-processor/vagrant/libvirt.go copies the disk as box.img and writes metadata
+ * {"provider":"libvirt","format":<diskType>,"virtual_size":<disk size in GiB, rounded up>}.
  */
 export function libvirtLayout(disk: string, virtualSizeBytes: number, vagrantfile?: string): BoxLayout {
   const gib = 1024 ** 3;
