@@ -1,7 +1,8 @@
 // What is inside a .box file, read in one streaming pass: its SHA-256 and size from the bytes as
-// read, and from the same bytes (gunzipped when gzip-compressed) the tar's entries, checked to be a
+// read, and from the same bytes (decompressed when gzip-, zstd- or xz-compressed) the tar's entries, checked to be a
 // Vagrant box for one provider. Packer writes metadata.json last, so the whole box is read either
 // way; reading it once more for the digest would double the work on boxes of several GB.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
@@ -38,7 +39,7 @@ export interface BoxInspection {
   sha256: string;
   /** Bytes read: the file's size. */
   size: number;
-  compression: 'gzip' | 'none';
+  compression: Compression;
   metadata: BoxMetadata;
   entries: BoxEntry[];
 }
@@ -48,12 +49,14 @@ const MAX_DESCRIPTOR_BYTES = 1 << 20;
 const DESCRIPTORS = new Set(['metadata.json', 'box.ovf']);
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 
-/** Compressions told by their first bytes that a box may use one day but boxsmith does not read yet. */
-const NOT_YET: Array<[string, Buffer]> = [
+type Compression = 'gzip' | 'zstd' | 'xz' | 'none';
+/** Compressions read through their own program (on all its cores), told by their first bytes. */
+const BY_PROGRAM: Array<['zstd' | 'xz', Buffer]> = [
   ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
   ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
-  ['bzip2', Buffer.from('BZh')],
 ];
+/** Told by their first bytes: a box may use it one day but boxsmith does not read it yet. */
+const NOT_YET: Array<[string, Buffer]> = [['bzip2', Buffer.from('BZh')]];
 const GZIP = Buffer.from([0x1f, 0x8b]);
 const MAGIC_BYTES = 6;
 
@@ -85,9 +88,10 @@ export async function inspectBox(file: string, expectedProvider: string, options
   }
   const notYet = NOT_YET.find(([, magic]) => head.subarray(0, magic.length).equals(magic));
   if (notYet || head.length === 0) input.destroy();
-  if (notYet) throw new BoxFileError(`${name} is ${notYet[0]}-compressed: boxsmith reads gzip-compressed and plain tar boxes, not ${notYet[0]} yet`);
+  if (notYet) throw new BoxFileError(`${name} is ${notYet[0]}-compressed: boxsmith reads gzip-, zstd- and xz-compressed and plain tar boxes, not ${notYet[0]} yet`);
   if (head.length === 0) throw new BoxFileError(`${name} is empty: it is not a Vagrant box`);
-  const compression = head.subarray(0, GZIP.length).equals(GZIP) ? 'gzip' : 'none';
+  const byProgram = BY_PROGRAM.find(([, magic]) => head.subarray(0, magic.length).equals(magic))?.[0];
+  const compression: Compression = byProgram ?? (head.subarray(0, GZIP.length).equals(GZIP) ? 'gzip' : 'none');
 
   const entries: BoxEntry[] = [];
   const descriptors = new Map<string, string>();
@@ -111,6 +115,7 @@ export async function inspectBox(file: string, expectedProvider: string, options
   );
   try {
     if (compression === 'gzip') await pipeline(bytes, createGunzip(), tar);
+    else if (byProgram) await throughProgram(byProgram, bytes, tar, name);
     else await pipeline(bytes, tar);
   } catch (error) {
     input.destroy();
@@ -120,6 +125,23 @@ export async function inspectBox(file: string, expectedProvider: string, options
   const metadata = checkMetadata(name, descriptors.get('metadata.json'), entries, expectedProvider);
   checkProviderFiles(name, metadata, entries, descriptors.get('box.ovf'));
   return { sha256: hash.digest('hex'), size, compression, metadata, entries };
+}
+
+/** `bytes` decompressed by `zstd -dc` / `xz -dc` into `tar`; a damaged stream is one line naming the file. */
+async function throughProgram(program: 'zstd' | 'xz', bytes: Readable, tar: Writable, name: string): Promise<void> {
+  const child = spawn(program, ['-dc', '-q', ...(program === 'xz' ? ['-T0'] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (error) => reject(new BoxFileError(`${name} is ${program}-compressed and reading it needs the ${program} program (${error.message})`)));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new BoxFileError(`${name} is not a whole ${program} stream (${stderr.trim().split('\n').pop() ?? `exit ${code}`}): it is damaged or was cut short`)),
+    );
+  });
+  // A cut stream also makes a cut tar: the program's own complaint says more, so it comes first.
+  const [fed, parsed, ended] = await Promise.allSettled([pipeline(bytes, child.stdin), pipeline(child.stdout, tar), exited]);
+  if (ended.status === 'rejected') throw ended.reason;
+  for (const outcome of [parsed, fed]) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
 /** node-tar's Parser (strict: a damaged header is an error, not a warning) as a Node stream. */
@@ -147,14 +169,14 @@ class TarSink extends Writable {
   }
 }
 
-function readFailure(error: unknown, name: string, compression: 'gzip' | 'none'): unknown {
+function readFailure(error: unknown, name: string, compression: Compression): unknown {
   const failure = error as NodeJS.ErrnoException & { tarCode?: string };
   if (typeof failure.code === 'string' && failure.code.startsWith('Z_')) {
     return new BoxFileError(`${name} is not a whole gzip stream (${failure.message}): it is damaged or was cut short`);
   }
   if (failure.tarCode || failure.code?.startsWith('TAR_')) {
     const message = failure.message.replace(/^TAR_[A-Z_]+: /, '');
-    const what = compression === 'gzip' ? 'what it gunzips to is not a whole tar archive' : 'it is neither gzip-compressed nor a whole tar archive';
+    const what = compression !== 'none' ? `what it ${compression === 'gzip' ? 'gunzips' : `${compression}-decompresses`} to is not a whole tar archive` : 'it is neither gzip-compressed nor a whole tar archive';
     return new BoxFileError(`${name} is not a Vagrant box: ${what} (${message})`);
   }
   return error;

@@ -1,0 +1,151 @@
+// boxsmith's own box packager: the provider's files from Packer's output directory, as a tar with
+// metadata.json and the Vagrantfile first, compressed on all cores, hashed and counted as it is
+// written (the sha256 and size are of the OUTPUT, from the same pass: nothing is read twice), into
+// a temporary name in the destination folder renamed when whole. A failure or abort removes only
+// the temporary files this wrote.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { create as createTar } from 'tar';
+import { findExecutable } from '../exec/tools.ts';
+
+export type BoxCompression = 'gzip' | 'zstd' | 'xz';
+export const BOX_COMPRESSIONS: readonly BoxCompression[] = ['gzip', 'zstd', 'xz'];
+
+/** One file of the box: its name in the tar and where it is now (read in place, never copied). */
+export interface BoxSourceFile {
+  name: string;
+  source: string;
+}
+
+export interface BoxLayout {
+  metadata: Record<string, unknown> & { provider: string };
+  /** The box's Vagrantfile (the rendered one Packer used as vagrantfile_template), if any. */
+  vagrantfile?: string;
+  /** The disk(s) and the provider's other files, in the order they go into the tar. */
+  files: BoxSourceFile[];
+}
+
+export interface PackagedBox {
+  file: string;
+  /** Lower-case hex, of the box as written. */
+  sha256: string;
+  size: number;
+  compression: BoxCompression;
+  /** Entry names in tar order. */
+  entries: string[];
+}
+
+/**
+ * The libvirt layout as Packer's vagrant post-processor writes it (box format v1, which
+ * vagrant-libvirt reads as well as v2): hashicorp/packer-plugin-vagrant
+ * post-processor/vagrant/libvirt.go copies the disk as box.img and writes metadata
+ * {"provider":"libvirt","format":<diskType>,"virtual_size":<disk size in GiB, rounded up>}.
+ */
+export function libvirtLayout(disk: string, virtualSizeBytes: number, vagrantfile?: string): BoxLayout {
+  const gib = 1024 ** 3;
+  return {
+    metadata: { provider: 'libvirt', format: 'qcow2', virtual_size: Math.ceil(virtualSizeBytes / gib) },
+    ...(vagrantfile ? { vagrantfile } : {}),
+    files: [{ name: 'box.img', source: disk }],
+  };
+}
+
+/** The compressor command for `compression`, on all cores; undefined: node's zlib in this process. */
+function compressorCommand(compression: BoxCompression, env: NodeJS.ProcessEnv): [string, string[]] | undefined {
+  switch (compression) {
+    case 'gzip': {
+      const pigz = findExecutable('pigz', env);
+      return pigz ? [pigz, ['-c', '-6']] : undefined;
+    }
+    case 'zstd': {
+      const zstd = findExecutable('zstd', env);
+      if (!zstd) throw new Error('zstd compression needs the zstd program (apt-get install zstd)');
+      return [zstd, ['-c', '-q', '-T0', '-3']];
+    }
+    case 'xz': {
+      const xz = findExecutable('xz', env);
+      if (!xz) throw new Error('xz compression needs the xz program (apt-get install xz-utils)');
+      return [xz, ['-c', '-q', '-T0', '-6']];
+    }
+  }
+}
+
+/** Packages `layout` into `destination` (its folder must exist). */
+export async function packageBox(
+  layout: BoxLayout,
+  destination: string,
+  options: { compression?: BoxCompression; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
+): Promise<PackagedBox> {
+  const compression = options.compression ?? 'gzip';
+  const env = options.env ?? process.env;
+  const folder = path.dirname(destination);
+  // The tar's names, as links to the files where they are (node-tar follows them: no copy).
+  const names = mkdtempSync(path.join(folder, `.${path.basename(destination)}.entries-`));
+  const temporary = path.join(folder, `.${path.basename(destination)}.${process.pid}.partial`);
+  let wroteTemporary = false;
+  let output: ReturnType<typeof createWriteStream> | undefined;
+  try {
+    const entries = ['metadata.json'];
+    writeFileSync(path.join(names, 'metadata.json'), `${JSON.stringify(layout.metadata)}\n`);
+    if (layout.vagrantfile) {
+      symlinkSync(path.resolve(layout.vagrantfile), path.join(names, 'Vagrantfile'));
+      entries.push('Vagrantfile');
+    }
+    for (const file of layout.files) {
+      symlinkSync(path.resolve(file.source), path.join(names, file.name));
+      entries.push(file.name);
+    }
+
+    const hash = createHash('sha256');
+    let size = 0;
+    const counting = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    const tar = createTar({ cwd: names, follow: true, portable: true, noMtime: false }, entries);
+    output = createWriteStream(temporary, { flags: 'wx' });
+    wroteTemporary = true;
+    const signal = options.signal ? { signal: options.signal } : {};
+    const command = compressorCommand(compression, env);
+    if (!command) {
+      await pipeline(tar, createGzip({ level: 6 }), counting, output, signal);
+    } else {
+      const child = spawn(command[0], command[1], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
+      const exited = new Promise<void>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (code, sig) => (code === 0 ? resolve() : reject(new Error(`${path.basename(command[0])} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`))));
+      });
+      const abort = () => child.kill('SIGTERM');
+      options.signal?.addEventListener('abort', abort, { once: true });
+      try {
+        await Promise.all([pipeline(tar, child.stdin, signal), pipeline(child.stdout, counting, output, signal), exited]);
+      } catch (error) {
+        child.kill('SIGTERM');
+        throw error;
+      } finally {
+        options.signal?.removeEventListener('abort', abort);
+      }
+    }
+    renameSync(temporary, destination);
+    wroteTemporary = false;
+    return { file: destination, sha256: hash.digest('hex'), size, compression, entries };
+  } finally {
+    if (wroteTemporary) {
+      // The file opens asynchronously: removed only once closed, or an early abort would leave it.
+      const stream = output!;
+      if (!stream.closed) await new Promise<void>((resolve) => stream.destroy().once('close', () => resolve()));
+      rmSync(temporary, { force: true });
+    }
+    rmSync(names, { recursive: true, force: true });
+  }
+}

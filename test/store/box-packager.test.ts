@@ -1,0 +1,66 @@
+// boxsmith's packager on a real small qcow2 (qemu-img, mixed zeros/text/random): each compression
+// packaged as libvirt, read back by inspectBox and added by Debian's vagrant with its own VAGRANT_HOME
+// (adding a box boots nothing).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { inspectBox } from '../../src/store/box-file.ts';
+import { BOX_COMPRESSIONS, libvirtLayout, packageBox } from '../../src/store/box-packager.ts';
+import { run, tempDir } from '../helpers.ts';
+import { VAGRANT, vagrant } from '../publish/vagrant-client.ts';
+
+function smallQcow2(dir: string): string {
+  const raw = path.join(dir, 'disk.raw');
+  const text = Buffer.from('boxsmith packager test line\n'.repeat(40_000));
+  writeFileSync(raw, Buffer.concat([Buffer.alloc(2 << 20), text, randomBytes(1 << 20), Buffer.alloc(3 << 20)]));
+  const disk = path.join(dir, 'box.img');
+  const converted = run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, disk]);
+  assert.equal(converted.status, 0, converted.stderr);
+  return disk;
+}
+
+function virtualSize(disk: string): number {
+  const info = run('qemu-img', ['info', '--output=json', disk]);
+  assert.equal(info.status, 0, info.stderr);
+  return (JSON.parse(info.stdout) as { 'virtual-size': number })['virtual-size'];
+}
+
+for (const compression of BOX_COMPRESSIONS) {
+  test(`a qcow2 packaged as libvirt with ${compression}: metadata.json first, sha256 of the file, vagrant adds it`, { skip: !VAGRANT && 'no vagrant' }, async () => {
+    const dir = tempDir();
+    const disk = smallQcow2(dir);
+    const vagrantfile = path.join(dir, 'Vagrantfile');
+    writeFileSync(vagrantfile, 'Vagrant.configure("2") do |config|\nend\n');
+    const boxes = path.join(dir, 'out');
+    run('mkdir', [boxes]);
+    const box = path.join(boxes, 'libvirt.box');
+    const packaged = await packageBox(libvirtLayout(disk, virtualSize(disk), vagrantfile), box, { compression });
+    assert.deepEqual(readdirSync(boxes), ['libvirt.box']);
+    assert.equal(packaged.sha256, run('sha256sum', [box]).stdout.split(' ')[0]);
+    const inspected = await inspectBox(box, 'libvirt');
+    assert.equal(inspected.sha256, packaged.sha256);
+    assert.equal(inspected.size, packaged.size);
+    assert.equal(inspected.entries[0]!.path, 'metadata.json');
+    assert.deepEqual(inspected.entries.map((e) => e.path), ['metadata.json', 'Vagrantfile', 'box.img']);
+    assert.deepEqual(inspected.metadata, { provider: 'libvirt', format: 'qcow2', virtual_size: 1 });
+    const home = path.join(dir, 'vagrant-home');
+    const added = await vagrant(['box', 'add', '--name', 't/x', box], { home: dir, env: { VAGRANT_HOME: home } });
+    assert.equal(added.code, 0, added.output);
+    assert.match(added.output, /Successfully added box 't\/x' \(v0\) for 'libvirt'/);
+  });
+}
+
+test('an aborted packaging leaves no file in the destination folder', async () => {
+  const dir = tempDir();
+  const disk = smallQcow2(dir);
+  const boxes = path.join(dir, 'out');
+  run('mkdir', [boxes]);
+  const controller = new AbortController();
+  const packaging = packageBox(libvirtLayout(disk, virtualSize(disk)), path.join(boxes, 'libvirt.box'), { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(packaging);
+  assert.deepEqual(readdirSync(boxes), []);
+  assert.ok(existsSync(disk), 'the disk it read stays');
+});
