@@ -4,6 +4,7 @@
 // out so that the Ubuntu boot command of definitions/bases/ubuntu.yaml meets what it meets on Ubuntu.
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { findExecutable } from '../../src/exec/tools.ts';
 import { hashFile } from '../../src/inputs/checksum.ts';
 import { run } from '../helpers.ts';
 
@@ -92,7 +93,7 @@ MENU END
 /** The Debian packages the stand-in is made from that are not installed (and xorriso's). */
 export function standinIsoMissingPackages(): string[] {
   const missing = new Set(STANDIN_ISO_SOURCES.filter((source) => !existsSync(source.from)).map((source) => source.pkg));
-  if (run('sh', ['-c', 'command -v xorriso']).status !== 0) missing.add('xorriso');
+  if (!findExecutable('xorriso')) missing.add('xorriso');
   return [...missing];
 }
 
