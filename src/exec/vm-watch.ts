@@ -19,10 +19,18 @@ export interface VmProcessWatchOptions {
   onFound?: (process: StageProcess) => void;
 }
 
-/** Matches qemu-system-* (by argv[0] or the kernel's command name). */
+/**
+ * QEMU asked for information, not running a VM: Packer's qemu driver runs `qemu-system-x86_64
+ * -version` before it starts the VM, and that process, seen first and gone at once, would be taken
+ * for a VM that died (two parallel builds made it last long enough to be seen).
+ */
+const QEMU_QUERY_ARGUMENT = /^(-{1,2}(version|help|h)|help|\?)$/;
+
+/** Matches a qemu-system-* process running a VM (by argv[0] or the kernel's command name). */
 export function isQemuProcess(process: StageProcess): boolean {
   const program = basename(process.argv[0] ?? '');
-  return program.startsWith('qemu-system-') || process.comm.startsWith('qemu-system-');
+  if (!program.startsWith('qemu-system-') && !process.comm.startsWith('qemu-system-')) return false;
+  return !process.argv.slice(1).some((arg) => QEMU_QUERY_ARGUMENT.test(arg));
 }
 
 /** Matches VirtualBox's per-VM process. */
