@@ -79,6 +79,8 @@ export interface BuildState {
   /** Docker's static .tgz (docker.source static), verified in the input cache; Packer uploads it. */
   dockerStatic?: EnsuredIso;
   baseImage?: BaseImage;
+  /** The private folder of QEMU's monitor socket (QEMU builds), removed by the build step's cleanup. */
+  monitorDir?: string;
   /** The VirtualBox/VMware VM Packer is making; cleared once Packer has finished (and removed it). */
   buildVm?: HypervisorVm;
   archive?: ArchiveSuite[];

@@ -11,7 +11,7 @@ import { withBuildLock } from './build-lock.ts';
 import { boxDirectory, BUILD_STEPS, type BuildEnvironment, type BuildResult, type BuildState, type BuildStepName, type BuildTarget } from './build-state.ts';
 import { removeWorkDir, renderStep } from './step-render.ts';
 import { inputsStep, progressBar } from './step-inputs.ts';
-import { packerStep, removeBuildVm } from './step-packer.ts';
+import { packerStep, removePackerLeftovers } from './step-packer.ts';
 import { packageStep, removeStaging, sayingDiskFull } from './step-package.ts';
 import { smokeStep, SmokeTestFailedError } from './step-smoke.ts';
 import { recordStep } from './step-record.ts';
@@ -40,7 +40,7 @@ export async function buildTarget(target: BuildTarget, env: BuildEnvironment): P
   const steps: Step<BuildState>[] = [
     { name: 'render', timeoutMs: limit('render'), run: renderStep, cleanup: removeWorkDir },
     { name: 'inputs', timeoutMs: limit('inputs'), run: inputsStep },
-    { name: 'build', timeoutMs: limit('build'), run: packerStep, cleanup: removeBuildVm },
+    { name: 'build', timeoutMs: limit('build'), run: packerStep, cleanup: removePackerLeftovers },
     { name: 'package', timeoutMs: limit('package'), run: sayingDiskFull(packageStep), cleanup: removeStaging },
     ...(env.smokeTest ? [{ name: 'smoke', timeoutMs: limit('smoke'), run: smokeStep }] : []),
     { name: 'record', timeoutMs: limit('record'), run: sayingDiskFull(recordStep) },

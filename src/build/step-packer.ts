@@ -1,7 +1,7 @@
 // Step build: `packer build` of the one source, with the build VM known to the watchdog and its
 // process watched (a VM that dies ends the step at once). A VirtualBox or VMware VM that Packer
 // leaves behind when it is stopped (a time limit, Ctrl-C) is torn down by the step's cleanup.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { StageLog } from '../exec/stage-log.ts';
 import type { CleanupContext, StepContext } from '../exec/steps.ts';
@@ -42,6 +42,11 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   if (target.provider === 'qemu') {
     variables.qemu_accelerator = env.accelerator?.accelerator ?? 'tcg';
     variables.qemu_binary = toolPath('qemu');
+    // A Unix socket's path holds 107 bytes (sun_path). Packer's default, <work>/packer/qemu/box.img.monitor,
+    // passes that under a deep BOXSMITH_WORK or a long box name, and QEMU then only "failed to start".
+    state.monitorDir = mkdtempSync('/tmp/boxsmith-qmp-');
+    env.watchdog?.register({ type: 'scratch', path: state.monitorDir });
+    variables.qemu_monitor_socket = path.join(state.monitorDir, 'monitor.sock');
   }
   mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });
   rmSync(state.packerWorkDir, { recursive: true, force: true });
@@ -88,8 +93,13 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
 }
 
-/** Cleanup: the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */
-export async function removeBuildVm(state: BuildState, ctx: CleanupContext): Promise<void> {
+/** Cleanup: QEMU's monitor folder, and the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */
+export async function removePackerLeftovers(state: BuildState, ctx: CleanupContext): Promise<void> {
+  if (state.monitorDir) {
+    rmSync(state.monitorDir, { recursive: true, force: true });
+    state.env.watchdog?.unregister({ type: 'scratch', path: state.monitorDir });
+    state.monitorDir = undefined;
+  }
   const vm = state.buildVm;
   if (!vm) return;
   const logFile = stepRunner(state, 'build', ctx).logFile;

@@ -113,6 +113,11 @@ function libvirt(into: HostSnapshot): void {
   }
 }
 
+/** QEMU's monitor folders, which builds make outside their work folder (src/build/step-packer.ts: a socket path's length). */
+function monitorFolders(into: HostSnapshot): void {
+  for (const name of readdirSync('/tmp').filter((entry) => entry.startsWith('boxsmith-qmp-'))) into.set(`folder /tmp/${name}`, `QEMU monitor folder /tmp/${name}`);
+}
+
 /** Everything a run could leave on this host, as key -> description. */
 export function snapshotHost(scope: LeftoverScope = {}): HostSnapshot {
   const snapshot: HostSnapshot = new Map();
@@ -120,6 +125,7 @@ export function snapshotHost(scope: LeftoverScope = {}): HostSnapshot {
   const folders = (scope.folders ?? []).map((folder) => path.resolve(folder));
   mounts(folders, snapshot);
   loopDevices(folders, snapshot);
+  monitorFolders(snapshot);
   if (scope.libvirt ?? true) libvirt(snapshot);
   return snapshot;
 }
