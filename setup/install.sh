@@ -22,6 +22,7 @@ packages=(
   rclone                                   # publish --to rclone:REMOTE:PATH (S3, GCS, Azure, B2, SFTP, WebDAV, ...) and mirror --to rclone:
   openssh-server                           # tests only: a throw-away sshd on 127.0.0.1 is the rclone tests' SFTP remote
   debian-archive-keyring                   # debootstrap checks the Debian archive with it (--keyring)
+  debian-installer-12-netboot-amd64 isolinux  # tests only: d-i's kernel and initrd, booted by isolinux, make the stand-in Ubuntu server ISO
 )
 # Signs Ubuntu's SHA256SUMS, which `checksums` verifies before trusting; Debian 12 does not carry it
 # (`checksums` then says the keyring is missing and changes nothing).
