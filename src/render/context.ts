@@ -140,13 +140,13 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
   return environment;
 }
 
+/** The name of QEMU's disk in Packer's output directory (its vm_name), which the box holds as box.img. */
+export const QEMU_DISK_NAME = 'box.img';
+
 /**
  * Providers whose box boxsmith packages itself from Packer's output directory, in one pass
  * (src/store/box-packager.ts); Packer's vagrant post-processor still makes the others' boxes.
  */
-/** The name of QEMU's disk in Packer's output directory (its vm_name), which the box holds as box.img. */
-export const QEMU_DISK_NAME = 'box.img';
-
 export const SELF_PACKAGED_PROVIDERS: readonly Provider[] = ['qemu'];
 
 export function templateContext(loaded: LoadedDefinition, packer: PackerVersion, repoRoot: string) {
