@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
 import { runCaptured } from '../exec/captured.ts';
-import { boxProvider, GUEST_MANIFEST, SELF_PACKAGED_PROVIDERS } from '../render/context.ts';
+import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { boxProvider, GUEST_MANIFEST } from '../render/context.ts';
 import { writeChecksumFile } from '../store/box-store.ts';
 import { libvirtLayout, packageBox } from '../store/box-packager.ts';
 import { inspectBox } from '../store/box-file.ts';
@@ -30,14 +31,18 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   if (SELF_PACKAGED_PROVIDERS.includes(target.provider)) {
     const box = stagedFiles(state.staging).box;
     const layout = libvirtLayout(artifact, await virtualSize(artifact, ctx), path.join(state.templateDir, 'Vagrantfile'));
-    const packed = await packageBox(layout, box, { signal: ctx.signal });
+    const compression = env.compression ?? target.loaded.definition.box.compression;
+    const packed = await packageBox(layout, box, { compression, signal: ctx.signal });
     const expected = ['metadata.json', 'Vagrantfile', ...layout.files.map((file) => file.name)];
     if (packed.entries.join(' ') !== expected.join(' ')) throw new Error(`${box}: packaged ${packed.entries.join(', ')}, expected ${expected.join(', ')}`);
     writeChecksumFile(box, packed.sha256);
     state.stagedBox = box;
     sha256 = packed.sha256;
+    state.compression = packed.compression;
   } else {
-    ({ sha256 } = await inspectBox(artifact, provider, { signal: ctx.signal }));
+    let compression;
+    ({ sha256, compression } = await inspectBox(artifact, provider, { signal: ctx.signal }));
+    state.compression = compression;
     state.stagedBox = await stageBox(state.staging, artifact, sha256, ctx.signal);
   }
   copyFileSync(path.join(manifestDir, 'packages.tsv'), stagedFiles(state.staging).packageManifest);

@@ -8,7 +8,8 @@ import type { CleanupContext, StepContext } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
 import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from '../exec/vm-teardown.ts';
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
-import { boxProvider, QEMU_DISK_NAME, SELF_PACKAGED_PROVIDERS, sourceRef } from '../render/context.ts';
+import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { boxProvider, QEMU_DISK_NAME, sourceRef } from '../render/context.ts';
 import { stepRunner, type BuildState } from './build-state.ts';
 
 export async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {

@@ -3,6 +3,7 @@
 // made here, in code that tests can read.
 import path from 'node:path';
 import { dockerStaticFile, type LoadedDefinition } from '../definitions/load.ts';
+import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import type { Definition, Provider } from '../definitions/schema.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { hclList, hclString, hclTemplate } from './hcl.ts';
@@ -142,12 +143,6 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
 
 /** The name of QEMU's disk in Packer's output directory (its vm_name), which the box holds as box.img. */
 export const QEMU_DISK_NAME = 'box.img';
-
-/**
- * Providers whose box boxsmith packages itself from Packer's output directory, in one pass
- * (src/store/box-packager.ts); Packer's vagrant post-processor still makes the others' boxes.
- */
-export const SELF_PACKAGED_PROVIDERS: readonly Provider[] = ['qemu'];
 
 export function templateContext(loaded: LoadedDefinition, packer: PackerVersion, repoRoot: string) {
   const { definition } = loaded;

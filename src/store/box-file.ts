@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { displayPath } from '../definitions/errors.ts';
+import type { BoxCompression } from '../definitions/names.ts';
 import { FilterProgramError, lastLine, pipeThroughProgram } from '../exec/filter-program.ts';
 import { BoxStoreError } from './box-store.ts';
 
@@ -49,7 +50,7 @@ const MAX_DESCRIPTOR_BYTES = 1 << 20;
 const DESCRIPTORS = new Set(['metadata.json', 'box.ovf']);
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 
-type Compression = 'gzip' | 'zstd' | 'xz' | 'none';
+type Compression = BoxCompression | 'none';
 /** Compressions read through their own program (on all its cores), told by their first bytes. */
 const BY_PROGRAM: Array<['zstd' | 'xz', Buffer]> = [
   ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],

@@ -15,8 +15,9 @@ import { pipeThroughProgram } from '../exec/filter-program.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { BoxStoreError } from './box-store.ts';
 
-export type BoxCompression = 'gzip' | 'zstd' | 'xz';
-export const BOX_COMPRESSIONS: readonly BoxCompression[] = ['gzip', 'zstd', 'xz'];
+import type { BoxCompression } from '../definitions/names.ts';
+
+export { BOX_COMPRESSIONS, type BoxCompression } from '../definitions/names.ts';
 
 /** One file of the box: its name in the tar and where it is now (read in place, never copied). */
 export interface BoxSourceFile {
