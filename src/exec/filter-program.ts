@@ -36,6 +36,10 @@ export class FilterProgramError extends Error {
   }
 }
 
+function exitedBy(error: unknown, signal: NodeJS.Signals): boolean {
+  return error instanceof FilterProgramError && 'signal' in error.ending && error.ending.signal === signal;
+}
+
 /** The last non-empty line of a program's stderr: what it said last is what went wrong. */
 export function lastLine(stderr: string): string {
   return stderr.trim().split('\n').pop() ?? '';
@@ -44,7 +48,8 @@ export function lastLine(stderr: string): string {
 /**
  * Pipes `input` through the program into `output`. Resolves when the program exited 0 and both
  * pipes are done. Its own failure (FilterProgramError) comes before a pipe's: a cut stream also
- * breaks what reads the output, and the program's complaint says more. An abort rejects with
+ * breaks what reads the output, and the program's complaint says more; but when `output` failed
+ * and the program died of SIGPIPE for it, the output's error is the one. An abort rejects with
  * the signal's reason once the program's group is gone.
  */
 export async function pipeThroughProgram(input: NodeJS.ReadableStream | AsyncIterable<Buffer>, output: Writable, program: FilterProgram): Promise<void> {
@@ -87,7 +92,9 @@ export async function pipeThroughProgram(input: NodeJS.ReadableStream | AsyncIte
       await stopping;
       throw signal.reason;
     }
-    if (ended.status === 'rejected') throw ended.reason;
+    // Killed by SIGPIPE: its output went away first (a full disk, say), and that is the cause.
+    const outputWentAway = ended.status === 'rejected' && drained.status === 'rejected' && exitedBy(ended.reason, 'SIGPIPE');
+    if (ended.status === 'rejected' && !outputWentAway) throw ended.reason;
     for (const outcome of [drained, fed]) if (outcome.status === 'rejected') throw outcome.reason;
   } catch (error) {
     // Whatever failed, the program is not left running (an output that failed leaves it blocked).

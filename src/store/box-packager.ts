@@ -127,8 +127,9 @@ export async function packageBox(
         pipeThroughProgram(tar, counting, { command: command[0], args: command[1], env, ...signal }),
         pipeline(counting, output, signal),
       ]);
-      // The compressor's own failure says more than the write it cut short.
-      for (const outcome of [compressed, written]) if (outcome.status === 'rejected') throw outcome.reason;
+      // A failed write (a full disk) is the cause: a compressor that fails ends its output early,
+      // which the write takes as a normal end.
+      for (const outcome of [written, compressed]) if (outcome.status === 'rejected') throw outcome.reason;
     }
     // link(2), not rename(2): a file that appeared at the name meanwhile is refused (EEXIST), not replaced.
     try {

@@ -1,5 +1,5 @@
 // pipeThroughProgram with real programs: gzip/gunzip round trip, a failing program's last stderr
-// line, a missing program, and an abort that stops the program's whole process group (a child it
+// line, a missing program, an output that fails, and an abort that stops the program's whole process group (a child it
 // left in the group included) before the promise settles.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -60,4 +60,21 @@ test('an abort stops the program and what it started in its group before the pro
   controller.abort(new Error('stop the test filter'));
   await assert.rejects(filtering, /stop the test filter/);
   assert.equal(run('pgrep', ['-f', marker]).stdout, '', 'nothing of the filter is left');
+});
+
+test('an output that fails (ENOSPC) is the error, not the SIGPIPE the program then dies of', async () => {
+  let written = 0;
+  const full = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      written += chunk.length;
+      if (written > 1 << 20) callback(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      else callback();
+    },
+  });
+  // Random bytes do not compress: gzip's output passes 1 MiB well before its input ends.
+  const filtering = pipeThroughProgram(Readable.from([randomBytes(16 << 20)]), full, { command: 'gzip', args: ['-c', '-1'] });
+  await assert.rejects(filtering, (error: NodeJS.ErrnoException) => {
+    assert.equal(error.code, 'ENOSPC', String(error));
+    return true;
+  });
 });
