@@ -124,6 +124,29 @@ describe('bad definitions', () => {
     assert.match(problem!.message, /must be one of "virtualbox", "vmware", "qemu", not "hyperv"/);
   });
 
+  it('box.compression: gzip by default; a value outside gzip, zstd, xz names them', () => {
+    assert.equal(loadDefinition('debian-12').definition.box.compression, 'gzip');
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'odd.yaml'), 'extends: debian-12\nbox:\n  compression: bzip2\n');
+    const [problem] = problemsOf(() => loadDefinition('odd', dir));
+    assert.equal(problem!.keyPath, 'box.compression');
+    assert.deepEqual([problem!.line, problem!.column], [3, 16]);
+    assert.match(problem!.message, /must be one of "gzip", "zstd", "xz", not "bzip2"/);
+  });
+
+  it('box.compression other than gzip is refused where Packer\'s post-processor makes a box (VirtualBox, VMware), taken for QEMU only', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'xz-all.yaml'), 'extends: ubuntu-14.04\nbox:\n  compression: xz\n');
+    writeFileSync(path.join(dir, 'xz-qemu.yaml'), 'extends: ubuntu-14.04\nproviders: [qemu]\nbox:\n  compression: xz\n');
+    const problems = problemsOf(() => loadDefinition('xz-all', dir));
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]!.file, path.join(dir, 'xz-all.yaml'));
+    assert.equal(problems[0]!.keyPath, 'box.compression');
+    assert.deepEqual([problems[0]!.line, problems[0]!.column], [3, 16]);
+    assert.match(problems[0]!.message, /^virtualbox and vmware boxes are made by Packer's vagrant post-processor, which writes gzip only, not xz; use gzip or providers: \[qemu\]$/);
+    assert.equal(loadDefinition('xz-qemu', dir).definition.box.compression, 'xz');
+  });
+
   it('extends naming a missing base: the extends line', () => {
     const dir = definitionsCopy();
     writeFileSync(path.join(dir, 'orphan.yaml'), '# an orphan\nextends: centos\nbox_name: orphan\n');

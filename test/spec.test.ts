@@ -5,7 +5,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDefinition } from '../src/definitions/load.ts';
-import { GUEST_MANIFEST, provisioningPlan, scriptEnvironment } from '../src/render/context.ts';
+import { GUEST_MANIFEST, provisioningPlan, QEMU_DISK_NAME, scriptEnvironment } from '../src/render/context.ts';
 import { renderBox } from '../src/render/render.ts';
 import { hclAttribute, REPO_ROOT, sourceBlock, tempDir } from './helpers.ts';
 
@@ -35,6 +35,12 @@ function provisioners(hcl: string): { scripts: string[]; only?: string; expectDi
     only: hclAttribute(body!, 'only'),
     expectDisconnect: /expect_disconnect = true/.test(body!),
   }));
+}
+
+/** The vagrant post-processor block, if the template has one. */
+function vagrantPostProcessor(hcl: string): string | undefined {
+  const start = hcl.indexOf('post-processor "vagrant" {');
+  return start < 0 ? undefined : hcl.slice(start, hcl.indexOf('\n  }\n', start) + 4);
 }
 
 const UBUNTU = ['ubuntu-12.04', 'ubuntu-14.04'];
@@ -234,7 +240,7 @@ describe('headless builds that expose nothing beyond loopback', () => {
 
 describe('vagrant user, insecure key, Docker, small boxes', () => {
   for (const box of [...UBUNTU, 'debian-12']) {
-    it(`${box}: the scripts run in the spec's order and the box is packaged by the vagrant post-processor`, () => {
+    it(`${box}: the scripts run in the spec's order, the insecure key is uploaded`, () => {
       const { hcl, files } = rendered(box);
       const order = provisioners(hcl).flatMap((p) => p.scripts);
       assert.equal(order[0], 'apt.sh');
@@ -242,11 +248,26 @@ describe('vagrant user, insecure key, Docker, small boxes', () => {
       assert.ok(order.indexOf('vagrant-user.sh') < order.indexOf(docker));
       assert.deepEqual(order.slice(-4), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh']);
       assert.match(hcl, /provisioner "file" \{\n    source      = "\$\{path\.root\}\/keys\/vagrant\.pub"/);
-      assert.match(hcl, /post-processor "vagrant" \{\n    output\s+= "\$\{var\.work_dir\}\/\{\{ \.Provider \}\}\.box"\n    vagrantfile_template = "\$\{path\.root\}\/Vagrantfile"/);
       const key = files.find((f) => f.path === 'keys/vagrant');
       assert.equal(key?.mode, 0o600);
     });
   }
+
+  for (const box of UBUNTU) {
+    it(`${box}: Packer's vagrant post-processor packages the VirtualBox and VMware boxes, except QEMU's`, () => {
+      const block = vagrantPostProcessor(rendered(box).hcl);
+      assert.ok(block, 'a vagrant post-processor');
+      assert.equal(hclAttribute(block, 'except'), '["qemu.box"]');
+      assert.equal(hclAttribute(block, 'output'), '"${var.work_dir}/{{ .Provider }}.box"');
+      assert.equal(hclAttribute(block, 'vagrantfile_template'), '"${path.root}/Vagrantfile"');
+    });
+  }
+
+  it('debian-12 (QEMU only): no vagrant post-processor, boxsmith packages the box from the disk Packer leaves', () => {
+    const { hcl } = rendered('debian-12');
+    assert.equal(vagrantPostProcessor(hcl), undefined);
+    assert.equal(hclAttribute(sourceBlock(hcl, 'qemu'), 'vm_name'), `"${QEMU_DISK_NAME}"`);
+  });
 
   it('the guest environment carries the definition\'s Docker packages (apparmor on Debian 12)', () => {
     const env = scriptEnvironment(loadDefinition('debian-12').definition);
@@ -283,7 +304,7 @@ describe('fresh boxes: the archive\'s updates applied, the packages as shipped r
         downloads,
         GUEST_MANIFEST.files.map((file) => ({ direction: '"download"', source: `"/run/boxsmith-manifest/${file}"`, destination: `"\${var.work_dir}/manifest/${file}"` })),
       );
-      assert.ok(after.indexOf('provisioner "file"') < after.indexOf('post-processor "vagrant"'));
+      if (vagrantPostProcessor(hcl)) assert.ok(after.indexOf('provisioner "file"') < after.indexOf('post-processor "vagrant"'));
       const script = readFileSync(path.join(REPO_ROOT, 'scripts', 'manifest.sh'), 'utf8');
       assert.ok(script.includes(`:-${GUEST_MANIFEST.guestDir}}`), 'manifest.sh writes where Packer downloads from');
       for (const file of GUEST_MANIFEST.files) assert.ok(script.includes(`"$out/${file}"`), `manifest.sh writes ${file}`);
@@ -313,6 +334,17 @@ describe('settings come from the definition, not the templates', () => {
     assert.equal(hclAttribute(sourceBlock(hcl, 'qemu'), 'disk_size'), '"61440M"');
     assert.equal(environment(hcl).BOXSMITH_KERNEL_CMDLINE, 'swapaccount=1');
     assert.match(file('Vagrantfile'), /lv\.memory = 2048\n/);
+  });
+
+  it('the providers decide who packages: VirtualBox alone has no except, QEMU alone no post-processor', () => {
+    const dir = path.join(tempDir(), 'definitions');
+    cpSync(path.join(REPO_ROOT, 'definitions'), dir, { recursive: true });
+    writeFileSync(path.join(dir, 'vbox.yaml'), 'extends: ubuntu-14.04\nproviders: [virtualbox]\n');
+    writeFileSync(path.join(dir, 'qemu.yaml'), 'extends: ubuntu-14.04\nproviders: [qemu]\n');
+    const vbox = vagrantPostProcessor(rendered('vbox', dir).hcl);
+    assert.ok(vbox, 'a vagrant post-processor');
+    assert.equal(hclAttribute(vbox, 'except'), undefined);
+    assert.equal(vagrantPostProcessor(rendered('qemu', dir).hcl), undefined);
   });
 
   it('the provisioning plan is derived from the definition', () => {

@@ -5,7 +5,7 @@ import { versionDirectory } from '../store/box-store.ts';
 import type { BuildRecord } from '../store/build-record.ts';
 import type { Staging } from '../store/staging.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
-import type { Provider } from '../definitions/schema.ts';
+import type { BoxCompression, Provider } from '../definitions/names.ts';
 import { type StepContext, type StepsReport } from '../exec/steps.ts';
 import type { HypervisorVm } from '../exec/vm-teardown.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
@@ -49,6 +49,8 @@ export interface BuildEnvironment {
   /** Smoke-test each box before it is put in place (`--no-test` turns it off). */
   smokeTest: boolean;
   dockerImage?: string;
+  /** `--compression`: over the definition's box.compression for the boxes boxsmith packages. */
+  compression?: BoxCompression;
   /** Between SIGTERM and SIGKILL when a stage is stopped (default 10 s). */
   graceMs?: number;
   /** Progress: the step a build is in, and lines worth showing. */
@@ -92,6 +94,8 @@ export interface BuildState {
   stagedBox?: string;
   boxFile?: string;
   sha256?: string;
+  /** How the staged box is compressed (as packaged, or as read from Packer's). */
+  compression?: BoxCompression | 'none';
   smoke?: SmokeResult;
   record?: BuildRecord;
   inputs?: BoxInputs;

@@ -1,10 +1,16 @@
-// Step package: the box Packer made, read once (checked to be a Vagrant box for this provider with
-// its files, and hashed) and staged beside its final folder with the package manifest the guest
-// gave; its cleanup removes a box that did not make it into place.
+// Step package: the box staged beside its final folder with the package manifest the guest gave.
+// QEMU's box boxsmith packages itself from Packer's output directory, in one pass that writes it
+// into the staging folder and hashes it; the box Packer's post-processor made for the others is
+// read once (checked to be a Vagrant box for this provider with its files, and hashed) and moved
+// there. Its cleanup removes a box that did not make it into place.
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
+import { runCaptured } from '../exec/captured.ts';
+import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import { boxProvider, GUEST_MANIFEST } from '../render/context.ts';
+import { writeChecksumFile } from '../store/box-store.ts';
+import { libvirtLayout, packageBox } from '../store/box-packager.ts';
 import { inspectBox } from '../store/box-file.ts';
 import { readManifest } from '../store/manifest.ts';
 import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles } from '../store/staging.ts';
@@ -21,11 +27,35 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   // Made first, so the watchdog knows it for the whole step.
   state.staging = createStaging(boxDirectory(env.boxesDir, target, env.version), provider, env.runId);
   if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.staging.dir });
-  const { sha256 } = await inspectBox(artifact, provider, { signal: ctx.signal });
-  state.stagedBox = await stageBox(state.staging, artifact, sha256, ctx.signal);
+  let sha256: string;
+  if (SELF_PACKAGED_PROVIDERS.includes(target.provider)) {
+    const box = stagedFiles(state.staging).box;
+    const layout = libvirtLayout(artifact, await virtualSize(artifact, ctx), path.join(state.templateDir, 'Vagrantfile'));
+    const compression = env.compression ?? target.loaded.definition.box.compression;
+    const packed = await packageBox(layout, box, { compression, signal: ctx.signal });
+    const expected = ['metadata.json', 'Vagrantfile', ...layout.files.map((file) => file.name)];
+    if (packed.entries.join(' ') !== expected.join(' ')) throw new Error(`${box}: packaged ${packed.entries.join(', ')}, expected ${expected.join(', ')}`);
+    writeChecksumFile(box, packed.sha256);
+    state.stagedBox = box;
+    sha256 = packed.sha256;
+    state.compression = packed.compression;
+  } else {
+    let compression;
+    ({ sha256, compression } = await inspectBox(artifact, provider, { signal: ctx.signal }));
+    state.compression = compression;
+    state.stagedBox = await stageBox(state.staging, artifact, sha256, ctx.signal);
+  }
   copyFileSync(path.join(manifestDir, 'packages.tsv'), stagedFiles(state.staging).packageManifest);
   state.sha256 = sha256;
   state.guest = guest;
+}
+
+/** The disk's virtual size in bytes, as qemu-img reads it (the box's metadata gives it in GiB). */
+async function virtualSize(disk: string, ctx: StepContext): Promise<number> {
+  const info = await runCaptured('qemu-img', ['info', '--output=json', disk], { timeoutMs: Math.max(1000, Math.min(60_000, ctx.remainingMs())) });
+  const size = info.exitCode === 0 ? (JSON.parse(info.stdout) as { 'virtual-size'?: unknown })['virtual-size'] : undefined;
+  if (typeof size !== 'number') throw new Error(`qemu-img info ${disk} failed: ${(info.startError?.message ?? info.stderr).trim().split('\n')[0]}`);
+  return size;
 }
 
 /** What scripts/manifest.sh wrote and Packer downloaded: the packages (checked line by line), the kernel, Docker's version. */

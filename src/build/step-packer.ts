@@ -8,7 +8,8 @@ import type { CleanupContext, StepContext } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
 import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from '../exec/vm-teardown.ts';
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
-import { boxProvider, sourceRef } from '../render/context.ts';
+import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { boxProvider, QEMU_DISK_NAME, sourceRef } from '../render/context.ts';
 import { stepRunner, type BuildState } from './build-state.ts';
 
 export async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -90,7 +91,10 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   // Packer removed its VM (the box is made from what it exported): nothing left to tear down.
   if (state.buildVm) env.watchdog?.unregister(state.buildVm);
   state.buildVm = undefined;
-  state.artifact = path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
+  // QEMU's disk as Packer left it (boxsmith packages it); the box Packer's post-processor made for the others.
+  state.artifact = SELF_PACKAGED_PROVIDERS.includes(target.provider)
+    ? path.join(state.packerWorkDir, 'qemu', QEMU_DISK_NAME)
+    : path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
 }
 
 /** Cleanup: QEMU's monitor folder, and the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */

@@ -21,6 +21,7 @@ export async function recordStep(state: BuildState): Promise<void> {
     file: path.basename(state.stagedBox!),
     size: statSync(state.stagedBox!).size,
     sha256: state.sha256!,
+    compression: state.compression!,
     git_revision: await gitRevision(),
     packer_version: env.packer.version,
     // As the input hash has it: one reading, so the record and its hash cannot disagree.

@@ -1,6 +1,6 @@
 // Parsers of option values, shared by the commands. Each returns the value or throws a message
 // saying what was expected; src/cli/spec.ts adds the command and option to it.
-import { PROVIDERS, STAGES, type Provider } from '../definitions/names.ts';
+import { BOX_COMPRESSIONS, PROVIDERS, STAGES, type BoxCompression, type Provider } from '../definitions/names.ts';
 import { parseTimeoutOverrides } from '../exec/timeouts.ts';
 import { isBoxVersion, isNewBoxVersion } from '../store/box-store.ts';
 import { parseTarget, type PublishTarget } from '../publish/target.ts';
@@ -35,6 +35,12 @@ export function newBoxVersion(text: string): string {
 export function boxVersion(text: string): string {
   if (!isBoxVersion(text)) throw new Error(`version "${text}" is not a Vagrant box version (e.g. 1.2.3 or 20261128.163000.0)`);
   return text;
+}
+
+/** gzip, zstd or xz. */
+export function boxCompression(text: string): BoxCompression {
+  if (!(BOX_COMPRESSIONS as readonly string[]).includes(text)) throw new Error(`takes ${BOX_COMPRESSIONS.join(', ')}, not "${text}"`);
+  return text as BoxCompression;
 }
 
 /** `qemu` or `qemu,virtualbox`. */

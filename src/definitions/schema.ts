@@ -2,7 +2,7 @@
 // (additionalProperties: false everywhere), so a typo in a definition is an error, not a
 // silently ignored setting. The TypeScript type of a resolved definition is derived from it.
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
-import { PROVIDERS, STAGES, type Stage } from './names.ts';
+import { BOX_COMPRESSIONS, PROVIDERS, STAGES, type Stage } from './names.ts';
 
 export { PROVIDERS, STAGES, type Provider, type Stage } from './names.ts';
 
@@ -195,6 +195,15 @@ const QemuSchema = Type.Object(
   strict,
 );
 
+const BoxSchema = Type.Object(
+  {
+    compression: OneOf(BOX_COMPRESSIONS, {
+      description: "how boxsmith compresses the boxes it packages (QEMU's); Packer's post-processor writes VirtualBox's and VMware's as gzip",
+    }),
+  },
+  strict,
+);
+
 const TimeoutsSchema = Type.Object(
   Object.fromEntries(STAGES.map((stage) => [stage, Duration])) as Record<Stage, typeof Duration>,
   strict,
@@ -224,6 +233,7 @@ const definitionProperties = {
   virtualbox: VirtualboxSchema,
   vmware: VmwareSchema,
   qemu: QemuSchema,
+  box: BoxSchema,
   timeouts: TimeoutsSchema,
 };
 

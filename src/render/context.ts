@@ -3,6 +3,7 @@
 // made here, in code that tests can read.
 import path from 'node:path';
 import { dockerStaticFile, type LoadedDefinition } from '../definitions/load.ts';
+import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import type { Definition, Provider } from '../definitions/schema.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { hclList, hclString, hclTemplate } from './hcl.ts';
@@ -140,10 +141,14 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
   return environment;
 }
 
+/** The name of QEMU's disk in Packer's output directory (its vm_name), which the box holds as box.img. */
+export const QEMU_DISK_NAME = 'box.img';
+
 export function templateContext(loaded: LoadedDefinition, packer: PackerVersion, repoRoot: string) {
   const { definition } = loaded;
   const { base } = definition;
   const has = (provider: Provider) => definition.providers.includes(provider);
+  const packerPackaged = definition.providers.filter((provider) => !SELF_PACKAGED_PROVIDERS.includes(provider));
   const passwordFile = sudoPasswordPath(definition);
 
   return {
@@ -151,8 +156,11 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     definition_files: loaded.files.map((file) => path.relative(repoRoot, file)).join(', '),
     packer: {
       ...packer,
-      plugins: [...definition.providers.map((provider) => PLUGINS[provider]), PLUGINS.vagrant],
+      plugins: [...definition.providers.map((provider) => PLUGINS[provider]), ...(packerPackaged.length ? [PLUGINS.vagrant] : [])],
     },
+    vagrant_post_processor: packerPackaged.length
+      ? { except: SELF_PACKAGED_PROVIDERS.filter(has).map((provider) => sourceRef(provider)) }
+      : false,
     sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
     source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
     iso: base.kind === 'iso' ? base.iso! : false,
@@ -172,7 +180,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     ),
     vmware: { ...definition.vmware, iso_tools: has('vmware') && definition.vmware.tools === 'iso' },
     // tcg works on every host; `boxsmith build` passes kvm where KVM really boots a guest.
-    qemu: { ...definition.qemu, default_accelerator: definition.qemu.accelerator === 'auto' ? 'tcg' : definition.qemu.accelerator },
+    qemu: { ...definition.qemu, disk_name: QEMU_DISK_NAME, default_accelerator: definition.qemu.accelerator === 'auto' ? 'tcg' : definition.qemu.accelerator },
     sudo_password_file: passwordFile,
     // sudo -S reads the password from a file, so it is in no command line (nor in Packer's log of
     // them); cleanup.sh removes the file, after which NOPASSWD sudo needs none.

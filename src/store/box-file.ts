@@ -2,7 +2,6 @@
 // read, and from the same bytes (decompressed when gzip-, zstd- or xz-compressed) the tar's entries, checked to be a
 // Vagrant box for one provider. Packer writes metadata.json last, so the whole box is read either
 // way; reading it once more for the digest would double the work on boxes of several GB.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { displayPath } from '../definitions/errors.ts';
+import type { BoxCompression } from '../definitions/names.ts';
+import { FilterProgramError, lastLine, pipeThroughProgram } from '../exec/filter-program.ts';
 import { BoxStoreError } from './box-store.ts';
 
 /** A box is not what it should be: one line naming the file. */
@@ -49,7 +50,7 @@ const MAX_DESCRIPTOR_BYTES = 1 << 20;
 const DESCRIPTORS = new Set(['metadata.json', 'box.ovf']);
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 
-type Compression = 'gzip' | 'zstd' | 'xz' | 'none';
+type Compression = BoxCompression | 'none';
 /** Compressions read through their own program (on all its cores), told by their first bytes. */
 const BY_PROGRAM: Array<['zstd' | 'xz', Buffer]> = [
   ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
@@ -115,7 +116,7 @@ export async function inspectBox(file: string, expectedProvider: string, options
   );
   try {
     if (compression === 'gzip') await pipeline(bytes, createGunzip(), tar);
-    else if (byProgram) await throughProgram(byProgram, bytes, tar, name);
+    else if (byProgram) await throughProgram(byProgram, bytes, tar, name, options.signal);
     else await pipeline(bytes, tar);
   } catch (error) {
     input.destroy();
@@ -128,20 +129,15 @@ export async function inspectBox(file: string, expectedProvider: string, options
 }
 
 /** `bytes` decompressed by `zstd -dc` / `xz -dc` into `tar`; a damaged stream is one line naming the file. */
-async function throughProgram(program: 'zstd' | 'xz', bytes: Readable, tar: Writable, name: string): Promise<void> {
-  const child = spawn(program, ['-dc', '-q', ...(program === 'xz' ? ['-T0'] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', (error) => reject(new BoxFileError(`${name} is ${program}-compressed and reading it needs the ${program} program (${error.message})`)));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new BoxFileError(`${name} is not a whole ${program} stream (${stderr.trim().split('\n').pop() ?? `exit ${code}`}): it is damaged or was cut short`)),
-    );
-  });
-  // A cut stream also makes a cut tar: the program's own complaint says more, so it comes first.
-  const [fed, parsed, ended] = await Promise.allSettled([pipeline(bytes, child.stdin), pipeline(child.stdout, tar), exited]);
-  if (ended.status === 'rejected') throw ended.reason;
-  for (const outcome of [parsed, fed]) if (outcome.status === 'rejected') throw outcome.reason;
+async function throughProgram(program: 'zstd' | 'xz', bytes: Readable, tar: Writable, name: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await pipeThroughProgram(bytes, tar, { command: program, args: ['-dc', '-q', ...(program === 'xz' ? ['-T0'] : [])], ...(signal ? { signal } : {}) });
+  } catch (error) {
+    if (!(error instanceof FilterProgramError)) throw error;
+    const { ending } = error;
+    if ('startError' in ending) throw new BoxFileError(`${name} is ${program}-compressed and reading it needs the ${program} program (${ending.startError.message})`);
+    throw new BoxFileError(`${name} is not a whole ${program} stream (${lastLine(ending.stderr) || `exit ${ending.exitCode}`}): it is damaged or was cut short`);
+  }
 }
 
 /** node-tar's Parser (strict: a damaged header is an error, not a warning) as a Node stream. */

@@ -1,20 +1,23 @@
 // boxsmith's own box packager: the provider's files from Packer's output directory, as a tar with
 // metadata.json and the Vagrantfile first, compressed on all cores, hashed and counted as it is
 // written (the sha256 and size are of the OUTPUT, from the same pass: nothing is read twice), into
-// a temporary name in the destination folder renamed when whole. A failure or abort removes only
-// the temporary files this wrote.
-import { spawn } from 'node:child_process';
+// a temporary name in the destination folder linked to the final name when whole (never over a
+// file already there). A failure or abort removes only the temporary files this wrote.
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, linkSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
+import { displayPath } from '../definitions/errors.ts';
+import { pipeThroughProgram } from '../exec/filter-program.ts';
 import { findExecutable } from '../exec/tools.ts';
+import { BoxStoreError } from './box-store.ts';
 
-export type BoxCompression = 'gzip' | 'zstd' | 'xz';
-export const BOX_COMPRESSIONS: readonly BoxCompression[] = ['gzip', 'zstd', 'xz'];
+import type { BoxCompression } from '../definitions/names.ts';
+
+export { BOX_COMPRESSIONS, type BoxCompression } from '../definitions/names.ts';
 
 /** One file of the box: its name in the tar and where it is now (read in place, never copied). */
 export interface BoxSourceFile {
@@ -84,6 +87,8 @@ export async function packageBox(
   const compression = options.compression ?? 'gzip';
   const env = options.env ?? process.env;
   const folder = path.dirname(destination);
+  // Refused before any work; the link at the end refuses one that appears meanwhile.
+  if (pathExists(destination)) throw existingDestination(destination);
   // The tar's names, as links to the files where they are (node-tar follows them: no copy).
   const names = mkdtempSync(path.join(folder, `.${path.basename(destination)}.entries-`));
   const temporary = path.join(folder, `.${path.basename(destination)}.${process.pid}.partial`);
@@ -118,25 +123,22 @@ export async function packageBox(
     if (!command) {
       await pipeline(tar, createGzip({ level: 6 }), counting, output, signal);
     } else {
-      const child = spawn(command[0], command[1], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
-      const exited = new Promise<void>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', (code, sig) => (code === 0 ? resolve() : reject(new Error(`${path.basename(command[0])} failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`))));
-      });
-      const abort = () => child.kill('SIGTERM');
-      options.signal?.addEventListener('abort', abort, { once: true });
-      try {
-        await Promise.all([pipeline(tar, child.stdin, signal), pipeline(child.stdout, counting, output, signal), exited]);
-      } catch (error) {
-        child.kill('SIGTERM');
-        throw error;
-      } finally {
-        options.signal?.removeEventListener('abort', abort);
-      }
+      const [compressed, written] = await Promise.allSettled([
+        pipeThroughProgram(tar, counting, { command: command[0], args: command[1], env, ...signal }),
+        pipeline(counting, output, signal),
+      ]);
+      // A failed write (a full disk) is the cause: a compressor that fails ends its output early,
+      // which the write takes as a normal end.
+      for (const outcome of [written, compressed]) if (outcome.status === 'rejected') throw outcome.reason;
     }
-    renameSync(temporary, destination);
+    // link(2), not rename(2): a file that appeared at the name meanwhile is refused (EEXIST), not replaced.
+    try {
+      linkSync(temporary, destination);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw existingDestination(destination);
+      throw error;
+    }
+    rmSync(temporary);
     wroteTemporary = false;
     return { file: destination, sha256: hash.digest('hex'), size, compression, entries };
   } finally {
@@ -148,4 +150,18 @@ export async function packageBox(
     }
     rmSync(names, { recursive: true, force: true });
   }
+}
+
+/** Whether anything (a dangling symlink included) is at `file`. */
+function pathExists(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function existingDestination(destination: string): BoxStoreError {
+  return new BoxStoreError(`${displayPath(destination)} already exists: boxsmith packages a box only into a name nothing has`);
 }

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
 import { displayPath } from '../definitions/errors.ts';
+import { BOX_COMPRESSIONS } from '../definitions/names.ts';
 import { BoxStoreError } from './box-store.ts';
 
 const BuildRecordSchema = Type.Object({
@@ -19,6 +20,8 @@ const BuildRecordSchema = Type.Object({
   file: Type.String({ pattern: '^[^/]+\\.box$' }),
   size: Type.Integer({ minimum: 1 }),
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  /** How the box file is compressed (absent from records before boxsmith packaged boxes itself). */
+  compression: Type.Optional(Type.Union([...BOX_COMPRESSIONS, 'none'].map((name) => Type.Literal(name)))),
   git_revision: Type.String(),
   packer_version: Type.String(),
   hypervisor_version: Type.String(),

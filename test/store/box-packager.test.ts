@@ -1,9 +1,9 @@
 // boxsmith's packager on a real small qcow2 (qemu-img, mixed zeros/text/random): each compression
 // packaged as libvirt, read back by inspectBox and added by Debian's vagrant with its own VAGRANT_HOME
-// (adding a box boots nothing).
+// (adding a box boots nothing); an existing destination is refused, never replaced.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { inspectBox } from '../../src/store/box-file.ts';
@@ -64,3 +64,24 @@ test('an aborted packaging leaves no file in the destination folder', async () =
   assert.deepEqual(readdirSync(boxes), []);
   assert.ok(existsSync(disk), 'the disk it read stays');
 });
+
+for (const when of ['before it starts', 'while it packages'] as const) {
+  test(`a destination that exists ${when} is refused with one line and left as it was`, async () => {
+    const dir = tempDir();
+    const disk = smallQcow2(dir);
+    const boxes = path.join(dir, 'out');
+    run('mkdir', [boxes]);
+    const box = path.join(boxes, 'libvirt.box');
+    if (when === 'before it starts') writeFileSync(box, 'not boxsmith\'s\n');
+    const packaging = packageBox(libvirtLayout(disk, virtualSize(disk)), box);
+    // The check before any work has run (packageBox's synchronous part): this one comes after it.
+    if (when === 'while it packages') writeFileSync(box, 'not boxsmith\'s\n');
+    await assert.rejects(packaging, (error: Error) => {
+      assert.equal(error.name, 'BoxStoreError');
+      assert.match(error.message, /^\S*libvirt\.box already exists: boxsmith packages a box only into a name nothing has$/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(boxes), ['libvirt.box']);
+    assert.equal(readFileSync(box, 'utf8'), 'not boxsmith\'s\n');
+  });
+}

@@ -4,7 +4,7 @@ import { cacheRoot } from '../../inputs/cache.ts';
 import { parsePackerVersion } from '../../packer/version.ts';
 import { UsageError } from '../errors.ts';
 import { defineCommand, flag, list, value } from '../spec.ts';
-import { newBoxVersion, nonEmpty, port, providers, stageTimeouts, wholeNumber } from '../values.ts';
+import { boxCompression, newBoxVersion, nonEmpty, port, providers, stageTimeouts, wholeNumber } from '../values.ts';
 
 /** The output folders of a run, each checked to be writable before the run starts. */
 export async function checkedOutputDirectories(): Promise<{ boxesDir: string; workRoot: string; logsDir: string }> {
@@ -38,6 +38,7 @@ export const build = defineCommand({
     'keep-work': flag("keep Packer's work folders (VM disks) for debugging"),
     'no-apt-cache': flag('do not start the package cache'),
     'apt-cache-port': value('P', "the package cache's port (default 3142, or any free one)", port),
+    compression: value('C', "gzip, zstd or xz for the boxes boxsmith packages (QEMU's; default: the definition's box.compression)", boxCompression),
     'packer-version': value('V', 'render for this Packer version instead of the installed one', (text) => (parsePackerVersion(text), text)),
   },
   run: async ({ options, positionals }) => {
@@ -51,7 +52,7 @@ export const build = defineCommand({
     const boxes = positionals.map((box) => loadDefinition(box));
     let plan;
     try {
-      plan = planBuilds(boxes, requested);
+      plan = planBuilds(boxes, requested, options.compression);
     } catch (error) {
       throw new UsageError((error as Error).message, 'build');
     }
@@ -73,6 +74,7 @@ export const build = defineCommand({
       smokeTest: !options['no-test'],
       ...(options['docker-image'] ? { dockerImage: options['docker-image'] } : {}),
       aptCache: !options['no-apt-cache'],
+      ...(options.compression ? { compression: options.compression } : {}),
       ...(options['apt-cache-port'] !== undefined ? { aptCachePort: options['apt-cache-port'] } : {}),
     });
     console.log(`\n${buildSummary(outcome.results, plan.skipped)}`);
