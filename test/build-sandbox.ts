@@ -11,6 +11,20 @@ export const STANDIN_PACKER = path.join(REPO_ROOT, 'test/fixtures/build/packer')
 /** Where the stand-in boxes' archive is: a local port that refuses connections. */
 export const UNREACHABLE_ARCHIVE = '127.0.0.1:1';
 
+/** Every folder a build reads definitions from or writes to, below `root`; TCG; CI's plain output. */
+export function sandboxEnvironment(root: string, definitions: string) {
+  return {
+    BOXSMITH_DEFINITIONS: definitions,
+    BOXSMITH_BOXES: path.join(root, 'boxes'),
+    BOXSMITH_WORK: path.join(root, 'work'),
+    BOXSMITH_LOGS: path.join(root, 'logs'),
+    BOXSMITH_CACHE: path.join(root, 'cache'),
+    BOXSMITH_REPORTS: path.join(root, 'reports'),
+    BOXSMITH_ACCEL: 'tcg',
+    CI: 'true',
+  };
+}
+
 export function buildSandbox(prefix = 'boxsmith-test-', boxes: string[] = ['standin']) {
   const root = tempDir(prefix);
   const definitions = path.join(root, 'definitions');
@@ -26,17 +40,7 @@ export function buildSandbox(prefix = 'boxsmith-test-', boxes: string[] = ['stan
         '  installer:', '    preseed:', `      mirror_host: ${UNREACHABLE_ARCHIVE}`, ''].join('\n'),
     );
   }
-  const env = {
-    BOXSMITH_DEFINITIONS: definitions,
-    BOXSMITH_PACKER: STANDIN_PACKER,
-    BOXSMITH_BOXES: path.join(root, 'boxes'),
-    BOXSMITH_WORK: path.join(root, 'work'),
-    BOXSMITH_LOGS: path.join(root, 'logs'),
-    BOXSMITH_CACHE: path.join(root, 'cache'),
-    BOXSMITH_REPORTS: path.join(root, 'reports'),
-    BOXSMITH_ACCEL: 'tcg',
-    CI: 'true',
-  };
+  const env = { ...sandboxEnvironment(root, definitions), BOXSMITH_PACKER: STANDIN_PACKER };
   const build = (version: string, extraEnv: Record<string, string> = {}) =>
     boxsmith(['build', 'standin', '--version', version, '--no-apt-cache', '--no-test'], { ...env, ...extraEnv });
   const boxDir = (name: string, version: string) => path.join(root, 'boxes', 'phusion', `${name}-amd64`, version);

@@ -31,6 +31,7 @@ import { stringify } from 'yaml';
 import { loadDefinition } from '../../src/definitions/load.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
 import { runIdsIn, snapshotHost, waitUntilClean } from '../faults/leftovers.ts';
+import { sandboxEnvironment } from '../build-sandbox.ts';
 import { CLI, REPO_ROOT, run, tempDir } from '../helpers.ts';
 import { consoleText, installerQuestions, judgeInstaller, kernelCommandLine, lastLines, type InstallerVerdict } from '../installer/installer-console.ts';
 import { makeStandinInstallerIso, STANDIN_ISO_FILE, standinIsoMissingPackages } from '../installer/standin-iso.ts';
@@ -96,17 +97,7 @@ describe('the Ubuntu installer path on a stand-in Ubuntu server ISO (Debian\'s d
         }),
       );
     }
-    const env = {
-      ...process.env,
-      BOXSMITH_DEFINITIONS: definitions,
-      BOXSMITH_BOXES: path.join(root, 'boxes'),
-      BOXSMITH_WORK: path.join(root, 'work'),
-      BOXSMITH_LOGS: path.join(root, 'logs'),
-      BOXSMITH_CACHE: path.join(root, 'cache'),
-      BOXSMITH_REPORTS: path.join(root, 'reports'),
-      BOXSMITH_ACCEL: 'tcg',
-      CI: 'true',
-    };
+    const env = { ...process.env, ...sandboxEnvironment(root, definitions) };
     const buildArgs = [CLI, 'build', boxes.good, boxes.wrong, '--version', '1.0.0', '--no-test', '--no-apt-cache', '--parallel', '2'];
 
     // As a user on an offline host: the first build says where to put the ISO; the ISO is put there.

@@ -47,7 +47,8 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
     const { root, env, boxes, scope, build, unmount, resize } = sandbox(8);
     try {
       const host = snapshotHost(scope);
-      const good = build('1.0.0');
+      // Its disk of the size the record case's box has: that box's size is known from this one (random data packs to the same size).
+      const good = build('1.0.0', { STANDIN_BOX_MB: '2' });
       assert.equal(good.status, 0, good.stdout + good.stderr);
       const lastGood = snapshotFolder(boxes);
 
@@ -57,9 +58,9 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
       assert.deepEqual(await waitUntilClean(host, { ...scope, runIds: runIdsIn(env.BOXSMITH_LOGS) }), []);
       assert.deepEqual(snapshotFolder(boxes), lastGood, 'no staging or version folder left; the last good box byte for byte');
 
-      // Record: after the stand-in made its box, another program fills the disk up to the box, its
-      // checksum file and its package manifest (a page each): the box is staged, and the build
-      // record is what no longer fits.
+      // Record: after the stand-in made its disk, another program fills the disk holding boxes/ up
+      // to the box boxsmith will package from it (as large as 1.0.0's), its checksum file and its
+      // package manifest (a page each): the box is staged, and the build record is what no longer fits.
       const filler = path.join(boxes, 'someone-elses.file');
       const fillingPacker = path.join(root, 'filling-packer');
       writeFileSync(
@@ -68,8 +69,7 @@ describe('the disk holding boxes/ fills up (tmpfs as BOXSMITH_BOXES, stand-in pa
           '#!/bin/bash',
           `'${STANDIN_PACKER}' "$@" || exit`,
           '[ "$1" = build ] || exit 0',
-          'for arg; do case "$arg" in work_dir=*) box=${arg#work_dir=}/libvirt.box ;; esac; done',
-          'page=4096; size=$(stat -c %s "$box")',
+          `page=4096; size=$(stat -c %s '${path.join(boxes, 'phusion/standin-amd64/1.0.0/libvirt.box')}')`,
           `free=$(( $(stat -f -c '%a * %S' '${boxes}') ))`,
           `fallocate -l $(( free - (size + page - 1) / page * page - 2 * page )) '${filler}'`,
           '',
