@@ -29,6 +29,8 @@ export interface BoxLayout {
   metadata: Record<string, unknown> & { provider: string };
   /** The box's Vagrantfile (the rendered one Packer used as vagrantfile_template), if any. */
   vagrantfile?: string;
+  /** The Vagrantfile's text, where the layout composes it (VirtualBox's base MAC); instead of `vagrantfile`. */
+  vagrantfileText?: string;
   /** The disk(s) and the provider's other files, in the order they go into the tar. */
   files: BoxSourceFile[];
 }
@@ -97,7 +99,10 @@ export async function packageBox(
   try {
     const entries = ['metadata.json'];
     writeFileSync(path.join(names, 'metadata.json'), `${JSON.stringify(layout.metadata)}\n`);
-    if (layout.vagrantfile) {
+    if (layout.vagrantfileText !== undefined) {
+      writeFileSync(path.join(names, 'Vagrantfile'), layout.vagrantfileText);
+      entries.push('Vagrantfile');
+    } else if (layout.vagrantfile) {
       symlinkSync(path.resolve(layout.vagrantfile), path.join(names, 'Vagrantfile'));
       entries.push('Vagrantfile');
     }
