@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { test } from 'node:test';
 import { virtualboxLayout, vmwareLayout } from '../../src/store/box-layouts.ts';
-import { packageBox } from '../../src/store/box-packager.ts';
+import { packageBox, type BoxLayout } from '../../src/store/box-packager.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
 import { run, tempDir } from '../helpers.ts';
 import { VAGRANT, vagrant } from '../publish/vagrant-client.ts';
@@ -93,6 +93,12 @@ function vmwareStandIn(dir: string): string {
  * artifact for these providers: the one boxsmith reads stays as it was).
  */
 function packerBox(dir: string, output: string, files: string[], provider: 'virtualbox' | 'vmware', vagrantfile: string): string {
+  const { built, box } = packerBuild(dir, output, files, provider, vagrantfile);
+  assert.equal(built.status, 0, built.stdout + built.stderr);
+  return box;
+}
+
+function packerBuild(dir: string, output: string, files: string[], provider: string, vagrantfile: string) {
   const work = path.join(dir, `packer-${provider}`);
   mkdirSync(work);
   cpSync(output, path.join(work, 'output'), { recursive: true });
@@ -116,8 +122,7 @@ build {
 `);
   const env = { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_CONFIG_DIR: work, TMPDIR: work, HOME: work };
   const built = run(PACKER!, ['build', '-color=false', 'box.pkr.hcl'], { cwd: work, env });
-  assert.equal(built.status, 0, built.stdout + built.stderr);
-  return box;
+  return { built, box };
 }
 
 interface UnpackedBox {
@@ -151,17 +156,22 @@ function templateFile(dir: string): string {
   return file;
 }
 
+/** boxsmith's box and Packer's (from `packerFiles`, what the builder's artifact would list), both unpacked. */
+async function bothBoxes(dir: string, output: string, layout: BoxLayout, packerFiles: string[], provider: 'virtualbox' | 'vmware', vagrantfile: string) {
+  const ours = path.join(dir, `${provider}.box`);
+  const packaged = await packageBox(layout, ours);
+  const boxsmith = unpack(ours);
+  assert.deepEqual(boxsmith.entries, packaged.entries);
+  return { packaged, boxsmith, packer: unpack(packerBox(dir, output, packerFiles, provider, vagrantfile)) };
+}
+
 test('a stand-in output directory packaged as virtualbox: the entries, metadata, base MAC and bytes of Packer\'s box', { skip: !PACKER && 'no packer' }, async () => {
   const dir = tempDir();
   const output = virtualboxStandIn(dir);
   const vagrantfile = templateFile(dir);
-  const ours = path.join(dir, 'virtualbox.box');
-  const packaged = await packageBox(virtualboxLayout(output, vagrantfile), ours);
-  const packer = unpack(packerBox(dir, output, ['debian-12.ovf', 'debian-12-disk001.vmdk'], 'virtualbox', vagrantfile));
-  const boxsmith = unpack(ours);
-
+  const files = ['debian-12.ovf', 'debian-12-disk001.vmdk'];
+  const { packaged, boxsmith, packer } = await bothBoxes(dir, output, virtualboxLayout(output, vagrantfile), files, 'virtualbox', vagrantfile);
   assert.deepEqual(packaged.entries, ['metadata.json', 'Vagrantfile', 'box.ovf', 'debian-12-disk001.vmdk']);
-  assert.deepEqual(boxsmith.entries, packaged.entries);
   // Packer's order is its temporary folder's, lexical; the names are the same.
   assert.deepEqual(packer.entries, ['Vagrantfile', 'box.ovf', 'debian-12-disk001.vmdk', 'metadata.json']);
   assert.deepEqual([...boxsmith.entries].sort(), [...packer.entries].sort());
@@ -180,15 +190,10 @@ test('a stand-in output directory packaged as vmware_desktop: the entries, metad
   const dir = tempDir();
   const output = vmwareStandIn(dir);
   const vagrantfile = templateFile(dir);
-  const ours = path.join(dir, 'vmware.box');
-  const packaged = await packageBox(vmwareLayout(output, vagrantfile), ours);
   // Packer's VMware builder would have deleted vmware.log before its artifact listed the folder.
   const kept = readdirSync(output).filter((name) => name !== 'vmware.log');
-  const packer = unpack(packerBox(dir, output, kept, 'vmware', vagrantfile));
-  const boxsmith = unpack(ours);
-
+  const { packaged, boxsmith, packer } = await bothBoxes(dir, output, vmwareLayout(output, vagrantfile), kept, 'vmware', vagrantfile);
   assert.deepEqual(packaged.entries, ['metadata.json', 'Vagrantfile', 'debian-12.vmx', 'debian-12.nvram', 'debian-12.vmsd', 'debian-12.vmxf', 'disk.vmdk']);
-  assert.deepEqual(boxsmith.entries, packaged.entries);
   assert.deepEqual(packer.entries, ['Vagrantfile', 'debian-12.nvram', 'debian-12.vmsd', 'debian-12.vmx', 'debian-12.vmxf', 'disk.vmdk', 'metadata.json']);
   assert.deepEqual([...boxsmith.entries].sort(), [...packer.entries].sort());
   assert.equal(boxsmith.text('metadata.json'), packer.text('metadata.json'));
@@ -199,11 +204,23 @@ test('a stand-in output directory packaged as vmware_desktop: the entries, metad
   assert.deepEqual(statements(packer.text('Vagrantfile')), statements(TEMPLATE));
 });
 
+test('a stand-in output directory as libvirt: Packer 1.6.6\'s post-processor panics after artifice (its libvirt provider reads the qemu builder\'s artifact state)', { skip: !PACKER && 'no packer' }, () => {
+  const dir = tempDir();
+  const output = path.join(dir, 'qemu');
+  mkdirSync(output);
+  assert.equal(run('qemu-img', ['create', '-f', 'qcow2', path.join(output, 'box.img'), '16M']).status, 0);
+  // post-processor/vagrant/libvirt.go:67: artifact.State("diskName").(string), nil after artifice.
+  const { built } = packerBuild(dir, output, ['box.img'], 'libvirt', templateFile(dir));
+  assert.notEqual(built.status, 0);
+  assert.match(built.stdout + built.stderr, /panic: interface conversion: interface \{\} is nil, not string/);
+  assert.match(built.stdout + built.stderr, /libvirt\.go:67/);
+});
+
 for (const [provider, standIn, layout] of [
   ['virtualbox', virtualboxStandIn, virtualboxLayout],
   ['vmware_desktop', vmwareStandIn, vmwareLayout],
 ] as const) {
-  test(`a stand-in output directory packaged as ${provider}: Debian's vagrant adds it with --provider ${provider}, no ${provider} installed`, { skip: !VAGRANT && 'no vagrant' }, async () => {
+  test(`a stand-in output directory packaged as ${provider}: Debian's vagrant adds it with --provider ${provider} (box add boots nothing and needs no ${provider})`, { skip: !VAGRANT && 'no vagrant' }, async () => {
     const dir = tempDir();
     const box = path.join(dir, `${provider}.box`);
     await packageBox(layout(standIn(dir), templateFile(dir)), box, { compression: 'gzip' });
