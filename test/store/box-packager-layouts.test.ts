@@ -183,6 +183,8 @@ test('a stand-in output directory packaged as virtualbox: the entries, metadata,
   assert.deepEqual(statements(boxsmith.text('Vagrantfile')), [
     'Vagrant.configure("2") do |config|', `config.vm.base_mac = "${MAC}"`, 'end', ...statements(TEMPLATE),
   ]);
+  const syntax = run('ruby', ['-c', '-e', boxsmith.text('Vagrantfile')]);
+  assert.equal(syntax.status, 0, syntax.stderr);
   assert.equal(readdirSync(output).length, 2, 'the output directory boxsmith read stays as it was');
 });
 
