@@ -122,3 +122,8 @@ export function stepRunner(state: BuildState, stage: string, ctx: StepContext): 
     consoleLogs: [path.join(state.packerWorkDir, `${target.provider}-console.log`)],
   });
 }
+
+/** A short tool call inside a step (a hypervisor's tool, qemu-img): at most a minute, and never past the step's or cleanup's own limit. */
+export function toolTimeoutMs(ctx: Pick<StepContext, 'remainingMs'>): number {
+  return Math.max(1000, Math.min(60_000, ctx.remainingMs()));
+}

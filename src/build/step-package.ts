@@ -14,7 +14,7 @@ import { libvirtLayout, packageBox } from '../store/box-packager.ts';
 import { inspectBox } from '../store/box-file.ts';
 import { readManifest } from '../store/manifest.ts';
 import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles } from '../store/staging.ts';
-import { boxDirectory, type BuildState } from './build-state.ts';
+import { boxDirectory, toolTimeoutMs, type BuildState } from './build-state.ts';
 
 /** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
 export async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -52,7 +52,7 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
 
 /** The disk's virtual size in bytes, as qemu-img reads it (the box's metadata gives it in GiB). */
 async function virtualSize(disk: string, ctx: StepContext): Promise<number> {
-  const info = await runCaptured('qemu-img', ['info', '--output=json', disk], { timeoutMs: Math.max(1000, Math.min(60_000, ctx.remainingMs())) });
+  const info = await runCaptured('qemu-img', ['info', '--output=json', disk], { timeoutMs: toolTimeoutMs(ctx) });
   const size = info.exitCode === 0 ? (JSON.parse(info.stdout) as { 'virtual-size'?: unknown })['virtual-size'] : undefined;
   if (typeof size !== 'number') throw new Error(`qemu-img info ${disk} failed: ${(info.startError?.message ?? info.stderr).trim().split('\n')[0]}`);
   return size;

@@ -10,7 +10,7 @@ import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from 
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
 import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import { boxProvider, QEMU_DISK_NAME, sourceRef } from '../render/context.ts';
-import { stepRunner, type BuildState } from './build-state.ts';
+import { stepRunner, toolTimeoutMs, type BuildState } from './build-state.ts';
 
 export async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { env, target } = state;
@@ -113,10 +113,6 @@ export async function removePackerLeftovers(state: BuildState, ctx: CleanupConte
   state.buildVm = undefined;
 }
 
-/** Each hypervisor tool call: at most a minute, and never past the step's or cleanup's own limit. */
-function toolTimeoutMs(ctx: StepContext): number {
-  return Math.max(1000, Math.min(60_000, ctx.remainingMs()));
-}
 
 /** A line of boxsmith's own in the build step's log, and on the progress display. */
 function note(state: BuildState, logFile: string, text: string): void {
