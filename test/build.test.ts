@@ -93,7 +93,7 @@ describe('boxsmith build with a stand-in packer', () => {
     const before = readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f)));
     const failed = build({ ...env, STANDIN_MANIFEST: 'none' }, ['standin', '--version', '3.0.0']);
     assert.equal(failed.status, 1, failed.stdout + failed.stderr);
-    assert.match(failed.stdout, /^FAILED {2}standin \(qemu\): Packer reported success but brought no packages\.tsv, kernel, docker from the guest into \S+\/manifest \(scripts\/manifest\.sh\)$/m);
+    assert.match(failed.stdout, /^FAILED {2}standin \(qemu\): Packer reported success but brought no packages\.tsv, kernel, docker, content\.tsv from the guest into \S+\/manifest \(scripts\/manifest\.sh\)$/m);
     assert.doesNotMatch(failed.stdout + failed.stderr, /^\s+at /m, 'no stack trace');
     assert.deepEqual(readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))), before);
   });

@@ -18,6 +18,18 @@ import { type BaseImage } from './base-image.ts';
 import { CommandRunner } from '../exec/command-runner.ts';
 import type { ArchiveSuite } from '../inputs/archive-state.ts';
 import type { BoxInputs } from './box-inputs.ts';
+import type { ContentSink, ReceivedContent } from './content-sink.ts';
+
+/** The guest's files at the end of its build (scripts/content-size.sh), for the build record. */
+export interface GuestContent {
+  used_bytes: number;
+  tar_bytes: number;
+  /** The tar compressed as the box is (by `compressed_on`), at `level`. */
+  tar_compressed_bytes: number;
+  compression: BoxCompression;
+  level: number;
+  compressed_on: 'host' | 'guest';
+}
 
 export const BUILD_STEPS = ['render', 'inputs', 'build', 'package', 'smoke', 'record'] as const;
 export type BuildStepName = (typeof BUILD_STEPS)[number];
@@ -83,12 +95,16 @@ export interface BuildState {
   baseImage?: BaseImage;
   /** The private folder of QEMU's monitor socket (QEMU builds), removed by the build step's cleanup. */
   monitorDir?: string;
+  /** The listener content-size.sh sends the guest's files to (not for VMware), closed by the build step's cleanup. */
+  contentSink?: ContentSink;
+  /** What it counted of them: the tar and the tar compressed as the box is. */
+  hostContent?: ReceivedContent;
   /** The VirtualBox/VMware VM Packer is making; cleared once Packer has finished (and removed it). */
   buildVm?: HypervisorVm;
   archive?: ArchiveSuite[];
   artifact?: string;
   /** What the guest said of itself at the end of its build (scripts/manifest.sh). */
-  guest?: { kernel: string; docker?: string; packages: number };
+  guest?: { kernel: string; docker?: string; packages: number; content: GuestContent };
   /** Where the box and its files wait to be put in place, beside their final folder. */
   staging?: Staging;
   stagedBox?: string;

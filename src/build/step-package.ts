@@ -7,14 +7,14 @@ import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
 import { runCaptured } from '../exec/captured.ts';
-import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { DEFAULT_COMPRESSION_LEVELS, guestCompressorCommand, SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import { boxProvider, GUEST_MANIFEST } from '../render/context.ts';
 import { writeChecksumFile } from '../store/box-store.ts';
 import { libvirtLayout, packageBox } from '../store/box-packager.ts';
 import { inspectBox } from '../store/box-file.ts';
 import { readManifest } from '../store/manifest.ts';
 import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles } from '../store/staging.ts';
-import { boxDirectory, toolTimeoutMs, type BuildState } from './build-state.ts';
+import { boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
 
 /** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
 export async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -23,7 +23,10 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   if (!existsSync(artifact) || statSync(artifact).size === 0) throw new Error(`Packer reported success but made no box at ${artifact}`);
   const provider = boxProvider(target.provider);
   const manifestDir = path.join(state.packerWorkDir, 'manifest');
-  const guest = readGuestManifest(manifestDir);
+  checkGuestManifest(manifestDir);
+  // The guest is done: its tar has reached the listener, and is compressed there soon after.
+  if (state.contentSink) state.hostContent = await state.contentSink.finished();
+  const guest = readGuestManifest(manifestDir, state);
   // Made first, so the watchdog knows it for the whole step.
   state.staging = createStaging(boxDirectory(env.boxesDir, target, env.version), provider, env.runId);
   if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.staging.dir });
@@ -58,17 +61,51 @@ async function virtualSize(disk: string, ctx: StepContext): Promise<number> {
   return size;
 }
 
-/** What scripts/manifest.sh wrote and Packer downloaded: the packages (checked line by line), the kernel, Docker's version. */
-function readGuestManifest(dir: string): NonNullable<BuildState['guest']> {
+function checkGuestManifest(dir: string): void {
   const missing = GUEST_MANIFEST.files.filter((file) => !existsSync(path.join(dir, file)));
   if (missing.length) throw new Error(`Packer reported success but brought no ${missing.join(', ')} from the guest into ${dir} (scripts/manifest.sh)`);
+}
+
+/** What scripts/manifest.sh and content-size.sh wrote and Packer downloaded: the packages (checked line by line), the kernel, Docker's version, the guest's files. */
+function readGuestManifest(dir: string, state: BuildState): NonNullable<BuildState['guest']> {
   const line = (file: string) => readFileSync(path.join(dir, file), 'utf8').trim();
   const kernel = line('kernel');
   if (!/^\S+$/.test(kernel)) throw new Error(`${path.join(dir, 'kernel')}: expected the kernel release (uname -r), found ${JSON.stringify(kernel.slice(0, 80))}`);
   const docker = line('docker');
   const packages = readManifest(path.join(dir, 'packages.tsv')).length;
   if (packages === 0) throw new Error(`${path.join(dir, 'packages.tsv')} lists no package`);
-  return { kernel, ...(docker ? { docker } : {}), packages };
+  return { kernel, ...(docker ? { docker } : {}), packages, content: readGuestContent(path.join(dir, 'content.tsv'), state) };
+}
+
+/**
+ * content-size.sh's content.tsv (`name<TAB>value` lines) joined with what the host's listener
+ * counted: the tar must have arrived whole (as many bytes as the guest's tar said it wrote).
+ */
+function readGuestContent(file: string, state: BuildState): GuestContent {
+  const fields = new Map<string, string>(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => [line.split('\t')[0]!, line.split('\t').slice(1).join('\t')]),
+  );
+  const count = (name: string): number => {
+    const value = fields.get(name);
+    if (value === undefined || !/^\d+$/.test(value)) throw new Error(`${file}: expected ${name} as a byte count, found ${JSON.stringify(value ?? null)} (scripts/content-size.sh)`);
+    return Number(value);
+  };
+  const compression = state.env.compression ?? state.target.loaded.definition.box.compression;
+  const level = DEFAULT_COMPRESSION_LEVELS[compression];
+  const content = { used_bytes: count('used_bytes'), tar_bytes: count('tar_bytes'), compression, level };
+  const { hostContent } = state;
+  if (hostContent) {
+    if (hostContent.tarBytes !== content.tar_bytes) {
+      throw new Error(`the guest's tar was cut short: ${hostContent.tarBytes} of the ${content.tar_bytes} bytes it wrote reached the build host (scripts/content-size.sh)`);
+    }
+    return { ...content, tar_compressed_bytes: hostContent.compressedBytes, compressed_on: 'host' };
+  }
+  const expected = guestCompressorCommand(compression, level);
+  if (fields.get('compressor') !== expected) throw new Error(`${file}: the guest compressed with ${JSON.stringify(fields.get('compressor') ?? 'nothing')}, not ${expected} as the box is (scripts/content-size.sh)`);
+  return { ...content, tar_compressed_bytes: count('tar_compressed_bytes'), compressed_on: 'guest' };
 }
 
 /** A box that did not make it into place goes (kept with --keep-work, to look at). */

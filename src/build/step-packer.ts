@@ -10,7 +10,10 @@ import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from 
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
 import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import { boxProvider, QEMU_DISK_NAME, sourceRef } from '../render/context.ts';
+import { guestCompressorCommand } from '../definitions/names.ts';
+import { boxCompressor } from '../store/box-packager.ts';
 import { stepRunner, toolTimeoutMs, type BuildState } from './build-state.ts';
+import { openContentSink } from './content-sink.ts';
 
 export async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { env, target } = state;
@@ -48,6 +51,14 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
     state.monitorDir = mkdtempSync('/tmp/boxsmith-qmp-');
     env.watchdog?.register({ type: 'scratch', path: state.monitorDir });
     variables.qemu_monitor_socket = path.join(state.monitorDir, 'monitor.sock');
+  }
+  // content-size.sh's tar of the guest's files: compressed here, as the box will be, where the NAT
+  // reaches the host's loopback (10.0.2.2); VMware's guest compresses it itself.
+  const compression = env.compression ?? target.loaded.definition.box.compression;
+  variables.content_compressor = guestCompressorCommand(compression);
+  if (target.provider !== 'vmware') {
+    state.contentSink = await openContentSink({ guestHost: '10.0.2.2', compressor: boxCompressor(compression), signal: ctx.signal });
+    variables.content_sink = state.contentSink.guestAddress;
   }
   mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });
   rmSync(state.packerWorkDir, { recursive: true, force: true });
@@ -97,8 +108,10 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
     : path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
 }
 
-/** Cleanup: QEMU's monitor folder, and the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */
+/** Cleanup: the content listener, QEMU's monitor folder, and the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */
 export async function removePackerLeftovers(state: BuildState, ctx: CleanupContext): Promise<void> {
+  state.contentSink?.close();
+  state.contentSink = undefined;
   if (state.monitorDir) {
     rmSync(state.monitorDir, { recursive: true, force: true });
     state.env.watchdog?.unregister({ type: 'scratch', path: state.monitorDir });

@@ -13,13 +13,15 @@ export async function recordStep(state: BuildState): Promise<void> {
   const { target, env } = state;
   const { definition, box } = target.loaded;
   const provider = boxProvider(target.provider);
+  const size = statSync(state.stagedBox!).size;
+  const { content } = state.guest!;
   const record: BuildRecord = {
     box,
     name: `${definition.org}/${definition.box_name}`,
     version: env.version,
     provider,
     file: path.basename(state.stagedBox!),
-    size: statSync(state.stagedBox!).size,
+    size,
     sha256: state.sha256!,
     compression: state.compression!,
     git_revision: await gitRevision(),
@@ -40,6 +42,7 @@ export async function recordStep(state: BuildState): Promise<void> {
     kernel: state.guest!.kernel,
     ...(state.guest!.docker ? { docker: state.guest!.docker } : {}),
     packages: { file: path.basename(stagedFiles(state.staging!).packageManifest), count: state.guest!.packages },
+    content: { ...content, box_ratio: Math.round((size / content.tar_compressed_bytes) * 1000) / 1000 },
     ...(state.inputs?.input_hash ? { input_hash: state.inputs.input_hash } : {}),
     ...(state.inputs ? { inputs: state.inputs.inputs } : {}),
   };

@@ -8,6 +8,14 @@ export type Provider = (typeof PROVIDERS)[number];
 export const BOX_COMPRESSIONS = ['gzip', 'zstd', 'xz'] as const;
 export type BoxCompression = (typeof BOX_COMPRESSIONS)[number];
 
+/** Each compressor's level when none is chosen: gzip's and xz's own default, zstd's. */
+export const DEFAULT_COMPRESSION_LEVELS: Record<BoxCompression, number> = { gzip: 6, zstd: 3, xz: 6 };
+
+/** The command a guest compresses a tar with as the box is compressed (one core: the guest has its own). */
+export function guestCompressorCommand(compression: BoxCompression, level = DEFAULT_COMPRESSION_LEVELS[compression]): string {
+  return `${compression} -${level}`;
+}
+
 /**
  * Providers whose box boxsmith packages itself from Packer's output directory, in one pass
  * (src/store/box-packager.ts); Packer's vagrant post-processor still makes the others' boxes, and

@@ -3,7 +3,7 @@
 // made here, in code that tests can read.
 import path from 'node:path';
 import { dockerStaticFile, type LoadedDefinition } from '../definitions/load.ts';
-import { SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { guestCompressorCommand, SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
 import type { Definition, Provider } from '../definitions/schema.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { hclList, hclString, hclTemplate } from './hcl.ts';
@@ -88,16 +88,18 @@ export function provisioningPlan(definition: Definition): ShellProvisioner[] {
     step(['virtualbox-guest-additions.sh'], { only: [sourceRef('virtualbox')] });
   }
   if (definition.providers.includes('vmware')) step(['vmware-tools.sh'], { only: [sourceRef('vmware')] });
-  // The manifest last: it describes the packages as shipped (after cleanup.sh's autoremove).
-  step(['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh']);
+  // The manifest last: it describes the packages as shipped (after cleanup.sh's autoremove); then
+  // the size of the files as shipped, the baseline the box's size is judged against.
+  step(['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh', 'content-size.sh']);
   return plan;
 }
 
 /**
  * What manifest.sh leaves in the guest's /run (a tmpfs, so nothing of it is on the box's disk) and
- * Packer downloads into `<work_dir>/manifest/`: the installed packages, the kernel, Docker's version.
+ * Packer downloads into `<work_dir>/manifest/`: the installed packages, the kernel, Docker's
+ * version; and content-size.sh's counts of the guest's files.
  */
-export const GUEST_MANIFEST = { guestDir: '/run/boxsmith-manifest', files: ['packages.tsv', 'kernel', 'docker'] } as const;
+export const GUEST_MANIFEST = { guestDir: '/run/boxsmith-manifest', files: ['packages.tsv', 'kernel', 'docker', 'content.tsv'] } as const;
 
 /** Settings the guest scripts read, as `NAME=value` (values may use the template's variables). */
 export function scriptEnvironment(definition: Definition): [string, string][] {
@@ -110,6 +112,9 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
     ['BOXSMITH_KERNEL_PACKAGES', kernel.packages.join(' ')],
     ['BOXSMITH_KERNEL_CMDLINE', kernel.cmdline.join(' ')],
     ['BOXSMITH_PACKAGES', definition.packages.join(' ')],
+    // content-size.sh: the build host's listener for the tar (boxsmith build sets it), else the guest compresses.
+    ['BOXSMITH_CONTENT_SINK', '${var.content_sink}'],
+    ['BOXSMITH_CONTENT_COMPRESSOR', '${var.content_compressor}'],
   ];
   if (chef.install) {
     environment.push(['BOXSMITH_CHEF_SOURCE', chef.source], ['BOXSMITH_CHEF_VERSION', chef.version ?? '']);
@@ -161,6 +166,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     vagrant_post_processor: packerPackaged.length
       ? { except: SELF_PACKAGED_PROVIDERS.filter(has).map((provider) => sourceRef(provider)) }
       : false,
+    content_compressor: guestCompressorCommand(definition.box.compression),
     sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
     source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
     iso: base.kind === 'iso' ? base.iso! : false,

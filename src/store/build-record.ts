@@ -50,6 +50,22 @@ const BuildRecordSchema = Type.Object({
   input_hash: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   /** The box's inputs by name, each a sha256: what the nightly compares to tell what changed. */
   inputs: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[0-9a-f]{64}$' }))),
+  /**
+   * The guest's files at the end of its build (scripts/content-size.sh): the bytes its disk's
+   * filesystems use, the same files as a tar, that tar compressed as the box is (on the build host
+   * or, for VMware, in the guest), and the box's size over it. Absent from records before.
+   */
+  content: Type.Optional(
+    Type.Object({
+      used_bytes: Type.Integer({ minimum: 0 }),
+      tar_bytes: Type.Integer({ minimum: 0 }),
+      tar_compressed_bytes: Type.Integer({ minimum: 1 }),
+      compression: Type.Union(BOX_COMPRESSIONS.map((name) => Type.Literal(name))),
+      level: Type.Integer(),
+      compressed_on: Type.Union([Type.Literal('host'), Type.Literal('guest')]),
+      box_ratio: Type.Number({ exclusiveMinimum: 0 }),
+    }),
+  ),
   /** The package manifest beside the box (./manifest.ts). */
   packages: Type.Optional(Type.Object({ file: Type.String({ pattern: '^[^/]+\\.packages\\.tsv$' }), count: Type.Integer({ minimum: 0 }) })),
 });
