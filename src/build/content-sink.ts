@@ -48,10 +48,16 @@ export async function openContentSink(options: {
   received.catch(() => undefined);
   let taken = false;
   const sockets = new Set<Socket>();
+  // finished() waiting for connections to be taken or closed.
+  const waiters: (() => void)[] = [];
+  const wake = () => waiters.splice(0).forEach((resolve) => resolve());
 
   const server = createServer((socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      wake();
+    });
     if (taken) return void socket.destroy();
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -65,6 +71,7 @@ export async function openContentSink(options: {
       // Another local program's connection: not this build's tar, and the listener waits on.
       if (head.subarray(0, newline).toString() !== token || taken) return void socket.destroy();
       taken = true;
+      wake();
       server.close();
       socket.pause();
       measure(socket, head.subarray(newline + 1)).then(settle.resolve, settle.reject);
@@ -116,8 +123,10 @@ export async function openContentSink(options: {
     settle.reject(new ContentSinkError(`no tar of the guest's files came to 127.0.0.1:${port} (scripts/content-size.sh)`));
   };
   options.signal?.addEventListener('abort', close, { once: true });
-  const finished = () => {
-    // No tar came although the guest is done: nothing more will.
+  const finished = async () => {
+    // A connection whose token line is still on its way is waited for; then, with no tar although
+    // the guest is done, nothing more will come.
+    while (!taken && sockets.size > 0) await new Promise<void>((resolve) => waiters.push(resolve));
     if (!taken) close();
     return received;
   };

@@ -43,6 +43,7 @@ function boxFacts(plan: CellPlan, record: BuildRecord, boxesDir: string): Partia
     ...(record.archive ? { archive: record.archive } : {}),
     ...(record.kernel ? { kernel: record.kernel } : {}),
     ...(record.docker ? { docker: record.docker } : {}),
+    ...(record.content ? { content: record.content } : {}),
     ...(changes ? { package_changes: changes } : {}),
   };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { escapeMarkup as h } from '../markup.ts';
 import { cellHistories, type CellHistory } from './report-history.ts';
-import { cellId, cellOutcome, cellReason, cellSeconds, formatBytes, formatSeconds, reportMatrix, STATUSES, summaryLine } from './report-matrix.ts';
+import { boxSizeTable, cellId, cellOutcome, cellReason, cellSeconds, formatBytes, formatSeconds, reportMatrix, STATUSES, summaryLine } from './report-matrix.ts';
 import type { CellReport, NightlyReport } from './report-model.ts';
 
 export interface HtmlReportOptions {
@@ -95,7 +95,7 @@ export function nightlyHtml(report: NightlyReport, options: HtmlReportOptions): 
 ${rows.join('\n')}
 </tbody>
 </table>
-<h2>The last ${options.nights.length === 1 ? 'night' : `${options.nights.length} nights`}</h2>
+${boxSizesHtml(report)}<h2>The last ${options.nights.length === 1 ? 'night' : `${options.nights.length} nights`}</h2>
 ${charts}
 <h2>Details</h2>
 ${report.cells.map((cell, i) => cellSection(cell, i, reportDir, options.reportsRoot)).join('\n')}
@@ -103,6 +103,20 @@ ${report.cells.map((cell, i) => cellSection(cell, i, reportDir, options.reportsR
 <footer>${h(report.schema)} · the same report as data: <a href="report.json">report.json</a>, for CI: <a href="report.xml">report.xml</a></footer>
 </body>
 </html>
+`;
+}
+
+/** The guest's files against each box (boxSizeTable), or nothing when no cell has them. */
+function boxSizesHtml(report: NightlyReport): string {
+  const sizes = boxSizeTable(report);
+  if (!sizes) return '';
+  return `<h2>Box sizes</h2>
+<table class="sizes">
+<thead><tr>${sizes.head.map((name) => `<th scope="col">${h(name)}</th>`).join('')}</tr></thead>
+<tbody>
+${sizes.rows.map((row) => `<tr>${row.map((value) => `<td>${h(value)}</td>`).join('')}</tr>`).join('\n')}
+</tbody>
+</table>
 `;
 }
 

@@ -1,7 +1,7 @@
 // The nightly report as a short Markdown summary (for $GITHUB_STEP_SUMMARY or a chat message): the
 // counts, the box x provider matrix and the failures. The details are in report.html.
 import { escapeMarkup } from '../markup.ts';
-import { cellOutcome, cellSeconds, formatBytes, formatSeconds, reportMatrix, summaryLine } from './report-matrix.ts';
+import { boxSizeTable, cellOutcome, cellSeconds, formatBytes, formatSeconds, reportMatrix, summaryLine } from './report-matrix.ts';
 import type { CellReport, NightlyReport } from './report-model.ts';
 
 /** Text from data inside a Markdown table: no HTML (GitHub renders it), no cell breaks. */
@@ -28,6 +28,11 @@ export function nightlyMarkdown(report: NightlyReport): string {
     `| --- |${matrix.providers.map(() => ' --- |').join('')}`,
     ...matrix.boxes.map((box) => `| ${text(box)} | ${matrix.providers.map((provider) => cellText(matrix.cell(box, provider))).join(' | ')} |`),
   ];
+  const sizes = boxSizeTable(report);
+  if (sizes) {
+    lines.push('', '## Box sizes', '', `| ${sizes.head.map(text).join(' | ')} |`, `|${sizes.head.map(() => ' --- |').join('')}`);
+    for (const row of sizes.rows) lines.push(`| ${row.map(text).join(' | ')} |`);
+  }
   const failed = report.cells.filter((cell) => cell.status === 'failed');
   if (failed.length) {
     lines.push('', '## Failed', '');

@@ -89,3 +89,24 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/** The "Box sizes" table, one row per cell whose box has its guest's files counted: header, then rows of text. */
+export function boxSizeTable(report: NightlyReport): { head: string[]; rows: string[][] } | undefined {
+  const cells = report.cells.filter((cell) => cell.artifact && cell.content);
+  if (!cells.length) return undefined;
+  return {
+    head: ['box', 'provider', 'box size', 'used in the guest', 'files as tar', 'tar compressed', 'box / tar compressed'],
+    rows: cells.map((cell) => {
+      const content = cell.content!;
+      return [
+        cell.box,
+        cell.provider,
+        formatBytes(cell.artifact!.size),
+        formatBytes(content.used_bytes),
+        formatBytes(content.tar_bytes),
+        `${formatBytes(content.tar_compressed_bytes)} (${content.compression} -${content.level})`,
+        `${content.box_ratio.toFixed(3)}x`,
+      ];
+    }),
+  };
+}

@@ -37,6 +37,17 @@ export interface SmokeCheckReport {
 export type { ArchiveSuite } from '../inputs/archive-state.ts';
 export type { PackageChange } from '../store/manifest.ts';
 
+/** The guest's used bytes, its files as a tar and that tar compressed as the box is; the box's size over the last. */
+export interface BoxContent {
+  used_bytes: number;
+  tar_bytes: number;
+  tar_compressed_bytes: number;
+  compression: string;
+  level: number;
+  compressed_on: 'host' | 'guest';
+  box_ratio: number;
+}
+
 export interface CellReport {
   /** The definition, e.g. debian-12. */
   box: string;
@@ -61,6 +72,8 @@ export interface CellReport {
   archive?: ArchiveSuite[];
   kernel?: string;
   docker?: string;
+  /** The guest's files as its build record has them (src/store/build-record.ts `content`). */
+  content?: BoxContent;
   /** Package changes against the box's previous version (`since`). */
   package_changes?: { since: string; changes: PackageChange[] };
   published?: { target: string; ok: boolean; released: boolean; dry_run: boolean; error?: string };

@@ -30,6 +30,9 @@ export function sourceRef(provider: Provider): string {
 /** Variables of the rendered Packer template that a definition's boot command may use. */
 export const BOOT_COMMAND_VARIABLES = ['apt_proxy'] as const;
 
+/** Variables of the rendered Packer template that reach the guest scripts' environment as they are set per build. */
+const SCRIPT_VARIABLES = ['apt_proxy', 'content_sink', 'content_compressor'] as const;
+
 /** Plugins a modern Packer (>= 1.7) must `packer init` before it can build the template. */
 const PLUGINS: Record<Provider | 'vagrant', { name: string; source: string; version: string }> = {
   virtualbox: { name: 'virtualbox', source: 'github.com/hashicorp/virtualbox', version: '>= 1.1.0' },
@@ -181,7 +184,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
         : false,
     environment: hclList(
       scriptEnvironment(definition).map(([name, value]) =>
-        value === '${var.apt_proxy}' ? hclTemplate(`${name}=${value}`, ['apt_proxy']) : hclString(`${name}=${value}`),
+        SCRIPT_VARIABLES.some((variable) => value === `\${var.${variable}}`) ? hclTemplate(`${name}=${value}`, SCRIPT_VARIABLES) : hclString(`${name}=${value}`),
       ),
     ),
     vmware: { ...definition.vmware, iso_tools: has('vmware') && definition.vmware.tools === 'iso' },

@@ -125,6 +125,11 @@ describe('HTML page', () => {
     assert.match(html, /1 passed<\/span>, .*2 failed<\/span>, .*2 skipped<\/span>, .*1 unchanged<\/span>/);
   });
 
+  it("a Box sizes table: each counted box against its guest's files as a tar compressed as the box is", () => {
+    assert.match(html, /<h2>Box sizes<\/h2>\n<table class="sizes">/);
+    assert.match(html, /<tr><td>debian-12<\/td><td>qemu<\/td><td>431\.0 MiB<\/td><td>1\.1 GiB<\/td><td>921\.0 MiB<\/td><td>430\.0 MiB \(gzip -6\)<\/td><td>1\.002x<\/td><\/tr>/);
+  });
+
   it('the matrix: a row per box, a column per provider, each cell with its status and what it says', () => {
     const matrix = html.slice(html.indexOf('<table class="matrix"'), html.indexOf('</table>', html.indexOf('<table class="matrix"')));
     assert.match(matrix, /<th scope="col">box<\/th><th scope="col">qemu<\/th><th scope="col">virtualbox<\/th><th scope="col">vmware<\/th>/);
@@ -197,6 +202,11 @@ describe('Markdown summary', () => {
     assert.match(markdown, /^\| debian-12 \| passed \(12 min 35 s, 431\.0 MiB\) \| skipped: VirtualBox is not installed on this host \| skipped: VMware .* \|$/m);
     assert.match(markdown, /^\| debian-11 \| unchanged since 20261130\.031500\.0 \| — \| — \|$/m);
     assert.match(markdown, /^- ubuntu-22\.04 on qemu: failed at build: packer build exited with code 1 \(logs: logs\/ubuntu-22\.04-qemu\)$/m);
+    // The guest's files against the box, for the cells whose record counted them.
+    assert.match(markdown, /^## Box sizes$/m);
+    assert.match(markdown, /^\| box \| provider \| box size \| used in the guest \| files as tar \| tar compressed \| box \/ tar compressed \|$/m);
+    assert.match(markdown, /^\| debian-12 \| qemu \| 431\.0 MiB \| 1\.1 GiB \| 921\.0 MiB \| 430\.0 MiB \(gzip -6\) \| 1\.002x \|$/m);
+    assert.equal(markdown.match(/^\| debian-1[12] \| qemu \| /gm)?.length, 1);
     const piped = nightlyMarkdown({ ...nightOfEveryStatus(), cells: [{ box: 'a|b', name: 'p/a', provider: 'qemu', status: 'skipped', reason: 'x | y\nz', stages: [] }] });
     assert.match(piped, /^\| a\\\|b \| skipped: x \\\| y \|$/m);
   });

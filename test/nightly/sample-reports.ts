@@ -39,6 +39,7 @@ export function passedCell(overrides: Partial<CellReport> = {}): CellReport {
     ],
     kernel: '6.1.0-28-amd64',
     docker: '27.3.1',
+    content: { used_bytes: 1110 * MiB, tar_bytes: 921 * MiB, tar_compressed_bytes: 430 * MiB, compression: 'gzip', level: 6, compressed_on: 'host', box_ratio: 1.002 },
     package_changes: {
       since: '20261201.031500.0',
       changes: [

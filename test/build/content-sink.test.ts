@@ -1,0 +1,77 @@
+// scripts/content-size.sh against boxsmith's listener (src/build/content-sink.ts), both real, on
+// the build host over a folder instead of a guest's filesystems: the counts are those of real
+// `tar | pigz -6 | wc -c`; a stranger's connection is not taken for the tar; no tar is said so.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { openContentSink } from '../../src/build/content-sink.ts';
+import { boxCompressor } from '../../src/store/box-packager.ts';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'boxsmith-content-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const script = path.resolve('scripts/content-size.sh');
+const files = path.resolve('src');
+
+function runScript(manifestDir: string, environment: Record<string, string>) {
+  return spawnSync('bash', [script], {
+    env: { ...process.env, BOXSMITH_MANIFEST_DIR: manifestDir, BOXSMITH_CONTENT_PATHS: files, ...environment },
+    encoding: 'utf8',
+  });
+}
+
+const fields = (file: string) => new Map(readFileSync(file, 'utf8').trim().split('\n').map((line) => line.split('\t') as [string, string]));
+const shell = (command: string) => Number(execFileSync('bash', ['-o', 'pipefail', '-c', command], { encoding: 'utf8' }).trim());
+
+describe('content-size.sh and the build host listener', () => {
+  it('the tar reaches the listener whole and is compressed as the box is (pigz -6): counts equal tar | wc -c and tar | pigz -6 | wc -c', async () => {
+    const sink = await openContentSink({ guestHost: '127.0.0.1', compressor: boxCompressor('gzip') });
+    // A stranger first: a wrong token is dropped and the listener waits on.
+    await new Promise<void>((resolve) => {
+      const stranger = connect(sink.port, '127.0.0.1', () => stranger.end('not-the-token\nrubbish'));
+      stranger.on('close', () => resolve());
+    });
+    const out = path.join(root, 'host');
+    // Not spawnSync: the listener is in this process.
+    const child = spawn('bash', [script], {
+      env: { ...process.env, BOXSMITH_MANIFEST_DIR: out, BOXSMITH_CONTENT_PATHS: files, BOXSMITH_CONTENT_SINK: sink.guestAddress },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    assert.equal(await new Promise((resolve) => child.once('close', resolve)), 0);
+    const received = await sink.finished();
+    sink.close();
+    const content = fields(path.join(out, 'content.tsv'));
+    const tarBytes = shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | wc -c`);
+    assert.equal(Number(content.get('tar_bytes')), tarBytes);
+    assert.equal(received.tarBytes, tarBytes);
+    assert.equal(received.compressedBytes, shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | pigz -c -6 | wc -c`));
+    assert.ok(Number(content.get('used_bytes')) > 0);
+    assert.equal(content.get('sent_to'), `127.0.0.1:${sink.port}`);
+  });
+
+  it('without a listener the guest compresses the tar itself with the command it is given (xz -1 here)', () => {
+    const out = path.join(root, 'guest');
+    const result = runScript(out, { BOXSMITH_CONTENT_COMPRESSOR: 'xz -1' });
+    assert.equal(result.status, 0, result.stderr);
+    const content = fields(path.join(out, 'content.tsv'));
+    assert.equal(content.get('compressor'), 'xz -1');
+    assert.equal(Number(content.get('tar_compressed_bytes')), shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | xz -1 | wc -c`));
+  });
+
+  it('a guest without the compressor fails in one line naming it, and writes no content.tsv', () => {
+    const out = path.join(root, 'missing');
+    const result = runScript(out, { BOXSMITH_CONTENT_COMPRESSOR: 'no-such-compressor -6' });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /^content-size\.sh: no-such-compressor is not installed in the guest$/m);
+    assert.equal(spawnSync('test', ['-e', path.join(out, 'content.tsv')]).status, 1);
+  });
+
+  it('a listener no tar came to says so in one line once the guest is done', async () => {
+    const sink = await openContentSink({ guestHost: '10.0.2.2', compressor: { zlibLevel: 6 } });
+    assert.match(sink.guestAddress, /^10\.0\.2\.2:\d+:[0-9a-f]{32}$/);
+    await assert.rejects(sink.finished(), /^ContentSinkError: no tar of the guest's files came to 127\.0\.0\.1:\d+ \(scripts\/content-size\.sh\)$/);
+  });
+});
