@@ -46,6 +46,15 @@ describe('rendered builds pass the real validators', () => {
       assert.equal(result.status, 0, result.stdout);
     });
 
+    it(`${box}: the per-build variables reach the guest scripts' environment as Packer interpolates them, content-size.sh runs last`, () => {
+      const template = readFileSync(path.join(dirs.get(box)!, 'box.pkr.hcl'), 'utf8');
+      for (const [name, variable] of [['BOXSMITH_APT_PROXY', 'apt_proxy'], ['BOXSMITH_CONTENT_SINK', 'content_sink'], ['BOXSMITH_CONTENT_COMPRESSOR', 'content_compressor']]) {
+        assert.ok(template.includes(`"${name}=\${var.${variable}}"`), `${name} is not set from var.${variable}`);
+      }
+      assert.match(template, /default\s+= "gzip -6"/);
+      assert.match(template, /"[^"]*scripts\/manifest\.sh",\s*"[^"]*scripts\/content-size\.sh",?\s*\]/);
+    });
+
     it(`${box}: ruby -c accepts the box Vagrantfile`, () => {
       requireTool('ruby');
       const result = run('ruby', ['-c', path.join(dirs.get(box)!, 'Vagrantfile')]);
