@@ -139,6 +139,11 @@ export function stepRunner(state: BuildState, stage: string, ctx: StepContext): 
   });
 }
 
+/** How this build's box is compressed: `--compression`, else the definition's box.compression. */
+export function boxCompression(state: Pick<BuildState, 'env' | 'target'>): BoxCompression {
+  return state.env.compression ?? state.target.loaded.definition.box.compression;
+}
+
 /** A short tool call inside a step (a hypervisor's tool, qemu-img): at most a minute, and never past the step's or cleanup's own limit. */
 export function toolTimeoutMs(ctx: Pick<StepContext, 'remainingMs'>): number {
   return Math.max(1000, Math.min(60_000, ctx.remainingMs()));

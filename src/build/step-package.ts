@@ -14,7 +14,7 @@ import { libvirtLayout, packageBox } from '../store/box-packager.ts';
 import { inspectBox } from '../store/box-file.ts';
 import { readManifest } from '../store/manifest.ts';
 import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles } from '../store/staging.ts';
-import { boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
+import { boxCompression, boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
 
 /** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
 export async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -34,7 +34,7 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   if (SELF_PACKAGED_PROVIDERS.includes(target.provider)) {
     const box = stagedFiles(state.staging).box;
     const layout = libvirtLayout(artifact, await virtualSize(artifact, ctx), path.join(state.templateDir, 'Vagrantfile'));
-    const compression = env.compression ?? target.loaded.definition.box.compression;
+    const compression = boxCompression(state);
     const packed = await packageBox(layout, box, { compression, signal: ctx.signal });
     const expected = ['metadata.json', 'Vagrantfile', ...layout.files.map((file) => file.name)];
     if (packed.entries.join(' ') !== expected.join(' ')) throw new Error(`${box}: packaged ${packed.entries.join(', ')}, expected ${expected.join(', ')}`);
@@ -86,14 +86,17 @@ function readGuestContent(file: string, state: BuildState): GuestContent {
     readFileSync(file, 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((line) => [line.split('\t')[0]!, line.split('\t').slice(1).join('\t')]),
+      .map((line): [string, string] => {
+        const tab = line.indexOf('\t');
+        return tab < 0 ? [line, ''] : [line.slice(0, tab), line.slice(tab + 1)];
+      }),
   );
   const count = (name: string): number => {
     const value = fields.get(name);
     if (value === undefined || !/^\d+$/.test(value)) throw new Error(`${file}: expected ${name} as a byte count, found ${JSON.stringify(value ?? null)} (scripts/content-size.sh)`);
     return Number(value);
   };
-  const compression = state.env.compression ?? state.target.loaded.definition.box.compression;
+  const compression = boxCompression(state);
   const level = DEFAULT_COMPRESSION_LEVELS[compression];
   const content = { used_bytes: count('used_bytes'), tar_bytes: count('tar_bytes'), compression, level };
   const { hostContent } = state;

@@ -4,6 +4,7 @@
 // documented in docs/nightly.md; a change of meaning needs a new REPORT_SCHEMA.
 import type { Provider } from '../definitions/schema.ts';
 import type { ArchiveSuite } from '../inputs/archive-state.ts';
+import type { BuildRecord } from '../store/build-record.ts';
 import type { PackageChange } from '../store/manifest.ts';
 
 export const REPORT_SCHEMA = 'boxsmith-nightly-report/1';
@@ -37,16 +38,8 @@ export interface SmokeCheckReport {
 export type { ArchiveSuite } from '../inputs/archive-state.ts';
 export type { PackageChange } from '../store/manifest.ts';
 
-/** The guest's used bytes, its files as a tar and that tar compressed as the box is; the box's size over the last. */
-export interface BoxContent {
-  used_bytes: number;
-  tar_bytes: number;
-  tar_compressed_bytes: number;
-  compression: string;
-  level: number;
-  compressed_on: 'host' | 'guest';
-  box_ratio: number;
-}
+/** The guest's used bytes, its files as a tar and that tar compressed as the box is; the box's size over the last: as the build record has them. */
+export type BoxContent = NonNullable<BuildRecord['content']>;
 
 export interface CellReport {
   /** The definition, e.g. debian-12. */
