@@ -246,7 +246,7 @@ describe('vagrant user, insecure key, Docker, small boxes', () => {
       assert.equal(order[0], 'apt.sh');
       const docker = order.find((script) => script === 'docker.sh' || script === 'docker-static.sh')!;
       assert.ok(order.indexOf('vagrant-user.sh') < order.indexOf(docker));
-      assert.deepEqual(order.slice(-4), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh']);
+      assert.deepEqual(order.slice(-5), ['ssh-host-keys.sh', 'cleanup.sh', 'minimize.sh', 'manifest.sh', 'content-size.sh']);
       assert.match(hcl, /provisioner "file" \{\n    source      = "\$\{path\.root\}\/keys\/vagrant\.pub"/);
       const key = files.find((f) => f.path === 'keys/vagrant');
       assert.equal(key?.mode, 0o600);
@@ -292,9 +292,9 @@ describe('fresh boxes: the archive\'s updates applied, the packages as shipped r
       assert.equal(steps.find((p) => p.scripts.includes('upgrade.sh'))!.only, undefined);
     });
 
-    it(`${box}: after manifest.sh, the last script, Packer downloads each file it writes into the build's work folder`, () => {
+    it(`${box}: after manifest.sh and content-size.sh, the last scripts, Packer downloads each file they write into the build's work folder`, () => {
       const { hcl } = rendered(box);
-      const after = hcl.slice(hcl.indexOf('scripts/manifest.sh'));
+      const after = hcl.slice(hcl.indexOf('scripts/content-size.sh'));
       const downloads = [...after.matchAll(/provisioner "file" \{([\s\S]*?)\n  \}/g)].map(([, body]) => ({
         direction: hclAttribute(body!, 'direction'),
         source: hclAttribute(body!, 'source'),
@@ -305,9 +305,12 @@ describe('fresh boxes: the archive\'s updates applied, the packages as shipped r
         GUEST_MANIFEST.files.map((file) => ({ direction: '"download"', source: `"/run/boxsmith-manifest/${file}"`, destination: `"\${var.work_dir}/manifest/${file}"` })),
       );
       if (vagrantPostProcessor(hcl)) assert.ok(after.indexOf('provisioner "file"') < after.indexOf('post-processor "vagrant"'));
-      const script = readFileSync(path.join(REPO_ROOT, 'scripts', 'manifest.sh'), 'utf8');
-      assert.ok(script.includes(`:-${GUEST_MANIFEST.guestDir}}`), 'manifest.sh writes where Packer downloads from');
-      for (const file of GUEST_MANIFEST.files) assert.ok(script.includes(`"$out/${file}"`), `manifest.sh writes ${file}`);
+      // content.tsv comes from content-size.sh (it measures the disk after manifest.sh), the rest from manifest.sh.
+      const writers = ['manifest.sh', 'content-size.sh'].map((name) => readFileSync(path.join(REPO_ROOT, 'scripts', name), 'utf8'));
+      for (const script of writers) assert.ok(script.includes(`:-${GUEST_MANIFEST.guestDir}}`), 'each writes where Packer downloads from');
+      for (const file of GUEST_MANIFEST.files) {
+        assert.ok(writers.some((script) => script.includes(`"$out/${file}"`)), `manifest.sh or content-size.sh writes ${file}`);
+      }
     });
   }
 

@@ -13,7 +13,7 @@ import { writeChecksumFile } from '../store/box-store.ts';
 import { libvirtLayout, packageBox } from '../store/box-packager.ts';
 import { inspectBox } from '../store/box-file.ts';
 import { readManifest } from '../store/manifest.ts';
-import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles } from '../store/staging.ts';
+import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles, stagingDir } from '../store/staging.ts';
 import { boxCompression, boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
 
 /** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
@@ -27,9 +27,10 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   // The guest is done: its tar has reached the listener, and is compressed there soon after.
   if (state.contentSink) state.hostContent = await state.contentSink.finished();
   const guest = readGuestManifest(manifestDir, state);
-  // Made first, so the watchdog knows it for the whole step.
-  state.staging = createStaging(boxDirectory(env.boxesDir, target, env.version), provider, env.runId);
-  if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: state.staging.dir });
+  // The watchdog is told before the folder exists: a SIGKILL right after mkdir leaves nothing.
+  const versionDir = boxDirectory(env.boxesDir, target, env.version);
+  if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: stagingDir(versionDir, provider, env.runId) });
+  state.staging = createStaging(versionDir, provider, env.runId);
   let sha256: string;
   if (SELF_PACKAGED_PROVIDERS.includes(target.provider)) {
     const box = stagedFiles(state.staging).box;

@@ -29,9 +29,14 @@ export interface Staging {
   createdFolder?: string;
 }
 
+/** Where a run's staging folder for a provider is: known before it is made, so the watchdog can be told first. */
+export function stagingDir(versionDir: string, provider: string, runId: string): string {
+  return path.join(versionDir, `${STAGING_PREFIX}${provider}-${runId}`);
+}
+
 /** Makes the staging folder, and the version folder and those above it where missing. */
 export function createStaging(versionDir: string, provider: string, runId: string): Staging {
-  const dir = path.join(versionDir, `${STAGING_PREFIX}${provider}-${runId}`);
+  const dir = stagingDir(versionDir, provider, runId);
   const created = mkdirSync(dir, { recursive: true });
   return { dir, versionDir, provider, ...(created && created !== dir ? { createdFolder: created } : {}) };
 }

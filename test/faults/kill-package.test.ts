@@ -5,9 +5,10 @@
 // is byte for byte as it was, and the next run succeeds with no clean-up by hand.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { WATCHDOG_LOG_NAME } from '../../src/exec/watchdog.ts';
 import { FOLDER_MARKER } from '../../src/files/owned-folder.ts';
 import { isStagingName } from '../../src/store/staging.ts';
 import { CLI, REPO_ROOT } from '../helpers.ts';
@@ -55,8 +56,15 @@ describe('boxsmith SIGKILLed during package (stand-in packer)', () => {
     // The watchdog removes scratch only after the run's processes are gone: give it the same 10 s.
     const cleanBy = Date.now() + 10_000;
     while ((partials(boxes).length > 0 || workFolders(env.BOXSMITH_WORK).length > 0) && Date.now() < cleanBy) await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.deepEqual(partials(boxes), [], 'no staging folder left in boxes/');
-    assert.deepEqual(workFolders(env.BOXSMITH_WORK), [], 'no work folder left');
+    // A failure shows what the watchdog did (it runs beside the test, its log is the only witness).
+    const watchdogLogs = () =>
+      runIdsIn(env.BOXSMITH_LOGS)
+        .map((id) => path.join(env.BOXSMITH_LOGS, id, WATCHDOG_LOG_NAME))
+        .filter((file) => existsSync(file))
+        .map((file) => `${file}:\n${readFileSync(file, 'utf8')}`)
+        .join('\n');
+    assert.deepEqual(partials(boxes), [], `no staging folder left in boxes/; the watchdog's log:\n${watchdogLogs()}`);
+    assert.deepEqual(workFolders(env.BOXSMITH_WORK), [], `no work folder left; the watchdog's log:\n${watchdogLogs()}`);
     assert.equal(existsSync(path.join(staging, 'libvirt.box')), false, 'nothing was put in place');
     const lastGoodNow = snapshotFolder(boxes);
     for (const [name, entry] of Object.entries(lastGood)) assert.equal(lastGoodNow[name], entry, `${name} unchanged`);
