@@ -37,10 +37,9 @@ function provisioners(hcl: string): { scripts: string[]; only?: string; expectDi
   }));
 }
 
-/** The vagrant post-processor block, if the template has one. */
-function vagrantPostProcessor(hcl: string): string | undefined {
-  const start = hcl.indexOf('post-processor "vagrant" {');
-  return start < 0 ? undefined : hcl.slice(start, hcl.indexOf('\n  }\n', start) + 4);
+/** Whether the template has a post-processor block of any kind. */
+function hasPostProcessor(hcl: string): boolean {
+  return /^\s*post-processors?\b/m.test(hcl);
 }
 
 const UBUNTU = ['ubuntu-12.04', 'ubuntu-14.04'];
@@ -253,21 +252,18 @@ describe('vagrant user, insecure key, Docker, small boxes', () => {
     });
   }
 
-  for (const box of UBUNTU) {
-    it(`${box}: Packer's vagrant post-processor packages the VirtualBox and VMware boxes, except QEMU's`, () => {
-      const block = vagrantPostProcessor(rendered(box).hcl);
-      assert.ok(block, 'a vagrant post-processor');
-      assert.equal(hclAttribute(block, 'except'), '["qemu.box"]');
-      assert.equal(hclAttribute(block, 'output'), '"${var.work_dir}/{{ .Provider }}.box"');
-      assert.equal(hclAttribute(block, 'vagrantfile_template'), '"${path.root}/Vagrantfile"');
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: no post-processor; boxsmith packages every box from the output directory Packer leaves (QEMU's disk by its vm_name)`, () => {
+      const { hcl } = rendered(box);
+      assert.equal(hasPostProcessor(hcl), false);
+      const { definition } = loadDefinition(box);
+      for (const provider of definition.providers) {
+        const source = sourceBlock(hcl, SOURCE_TYPES[provider]);
+        assert.equal(hclAttribute(source, 'output_directory'), `"\${var.work_dir}/${provider}"`, `${provider} output_directory (packerOutput)`);
+        assert.equal(hclAttribute(source, 'vm_name'), provider === 'qemu' ? `"${QEMU_DISK_NAME}"` : `"${definition.box_name}"`, `${provider} vm_name`);
+      }
     });
   }
-
-  it('debian-12 (QEMU only): no vagrant post-processor, boxsmith packages the box from the disk Packer leaves', () => {
-    const { hcl } = rendered('debian-12');
-    assert.equal(vagrantPostProcessor(hcl), undefined);
-    assert.equal(hclAttribute(sourceBlock(hcl, 'qemu'), 'vm_name'), `"${QEMU_DISK_NAME}"`);
-  });
 
   it('the guest environment carries the definition\'s Docker packages (apparmor on Debian 12)', () => {
     const env = scriptEnvironment(loadDefinition('debian-12').definition);
@@ -304,7 +300,6 @@ describe('fresh boxes: the archive\'s updates applied, the packages as shipped r
         downloads,
         GUEST_MANIFEST.files.map((file) => ({ direction: '"download"', source: `"/run/boxsmith-manifest/${file}"`, destination: `"\${var.work_dir}/manifest/${file}"` })),
       );
-      if (vagrantPostProcessor(hcl)) assert.ok(after.indexOf('provisioner "file"') < after.indexOf('post-processor "vagrant"'));
       // content.tsv comes from content-size.sh (it measures the disk after manifest.sh), the rest from manifest.sh.
       const writers = ['manifest.sh', 'content-size.sh'].map((name) => readFileSync(path.join(REPO_ROOT, 'scripts', name), 'utf8'));
       for (const script of writers) assert.ok(script.includes(`:-${GUEST_MANIFEST.guestDir}}`), 'each writes where Packer downloads from');
@@ -339,15 +334,15 @@ describe('settings come from the definition, not the templates', () => {
     assert.match(file('Vagrantfile'), /lv\.memory = 2048\n/);
   });
 
-  it('the providers decide who packages: VirtualBox alone has no except, QEMU alone no post-processor', () => {
+  it('whatever the providers (VirtualBox alone, VMware alone, QEMU alone), no post-processor: boxsmith packages the box', () => {
     const dir = path.join(tempDir(), 'definitions');
     cpSync(path.join(REPO_ROOT, 'definitions'), dir, { recursive: true });
-    writeFileSync(path.join(dir, 'vbox.yaml'), 'extends: ubuntu-14.04\nproviders: [virtualbox]\n');
-    writeFileSync(path.join(dir, 'qemu.yaml'), 'extends: ubuntu-14.04\nproviders: [qemu]\n');
-    const vbox = vagrantPostProcessor(rendered('vbox', dir).hcl);
-    assert.ok(vbox, 'a vagrant post-processor');
-    assert.equal(hclAttribute(vbox, 'except'), undefined);
-    assert.equal(vagrantPostProcessor(rendered('qemu', dir).hcl), undefined);
+    for (const provider of ['virtualbox', 'vmware', 'qemu']) {
+      writeFileSync(path.join(dir, `only-${provider}.yaml`), `extends: ubuntu-14.04\nproviders: [${provider}]\n`);
+      const { hcl } = rendered(`only-${provider}`, dir);
+      assert.ok(sourceBlock(hcl, SOURCE_TYPES[provider as keyof typeof SOURCE_TYPES]), `${provider}'s source`);
+      assert.equal(hasPostProcessor(hcl), false, provider);
+    }
   });
 
   it('the provisioning plan is derived from the definition', () => {

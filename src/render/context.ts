@@ -3,7 +3,7 @@
 // made here, in code that tests can read.
 import path from 'node:path';
 import { dockerStaticFile, type LoadedDefinition } from '../definitions/load.ts';
-import { guestCompressorCommand, SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { guestCompressorCommand } from '../definitions/names.ts';
 import type { Definition, Provider } from '../definitions/schema.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { hclList, hclString, hclTemplate } from './hcl.ts';
@@ -33,12 +33,14 @@ export const BOOT_COMMAND_VARIABLES = ['apt_proxy'] as const;
 /** Variables of the rendered Packer template that reach the guest scripts' environment as they are set per build. */
 const SCRIPT_VARIABLES = ['apt_proxy', 'content_sink', 'content_compressor'] as const;
 
-/** Plugins a modern Packer (>= 1.7) must `packer init` before it can build the template. */
-const PLUGINS: Record<Provider | 'vagrant', { name: string; source: string; version: string }> = {
+/**
+ * Plugins a modern Packer (>= 1.7) must `packer init` before it can build the template: the
+ * builders only, as boxsmith packages every box itself (no vagrant post-processor).
+ */
+const PLUGINS: Record<Provider, { name: string; source: string; version: string }> = {
   virtualbox: { name: 'virtualbox', source: 'github.com/hashicorp/virtualbox', version: '>= 1.1.0' },
   vmware: { name: 'vmware', source: 'github.com/hashicorp/vmware', version: '>= 1.1.0' },
   qemu: { name: 'qemu', source: 'github.com/hashicorp/qemu', version: '>= 1.1.0' },
-  vagrant: { name: 'vagrant', source: 'github.com/hashicorp/vagrant', version: '>= 1.1.0' },
 };
 
 /** A file Packer uploads into the guest just before a shell provisioner: `source` is an HCL expression. */
@@ -152,11 +154,18 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
 /** The name of QEMU's disk in Packer's output directory (its vm_name), which the box holds as box.img. */
 export const QEMU_DISK_NAME = 'box.img';
 
+/**
+ * What boxsmith packages the box from, as the template's output_directory and vm_name leave it:
+ * QEMU's disk, VirtualBox's and VMware's output directory (its export, its kept VM files).
+ */
+export function packerOutput(provider: Provider, workDir: string): string {
+  return provider === 'qemu' ? path.join(workDir, 'qemu', QEMU_DISK_NAME) : path.join(workDir, provider);
+}
+
 export function templateContext(loaded: LoadedDefinition, packer: PackerVersion, repoRoot: string) {
   const { definition } = loaded;
   const { base } = definition;
   const has = (provider: Provider) => definition.providers.includes(provider);
-  const packerPackaged = definition.providers.filter((provider) => !SELF_PACKAGED_PROVIDERS.includes(provider));
   const passwordFile = sudoPasswordPath(definition);
 
   return {
@@ -164,11 +173,8 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
     definition_files: loaded.files.map((file) => path.relative(repoRoot, file)).join(', '),
     packer: {
       ...packer,
-      plugins: [...definition.providers.map((provider) => PLUGINS[provider]), ...(packerPackaged.length ? [PLUGINS.vagrant] : [])],
+      plugins: definition.providers.map((provider) => PLUGINS[provider]),
     },
-    vagrant_post_processor: packerPackaged.length
-      ? { except: SELF_PACKAGED_PROVIDERS.filter(has).map((provider) => sourceRef(provider)) }
-      : false,
     content_compressor: guestCompressorCommand(definition.box.compression),
     sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
     source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
