@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { virtualboxLayout, vmwareLayout } from '../../src/store/box-layouts.ts';
 import { packageBox, type BoxLayout } from '../../src/store/box-packager.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
-import { run, tempDir } from '../helpers.ts';
+import { REPO_ROOT, run, tempDir } from '../helpers.ts';
 import { VAGRANT, vagrant } from '../publish/vagrant-client.ts';
 
 const PACKER = findExecutable('packer');
@@ -28,38 +28,13 @@ function standInVmdk(file: string, subformat: string): void {
   run('rm', [raw]);
 }
 
-/** VirtualBox's OVF export as the builder leaves it (<vm_name>.ovf, <vm_name>-disk001.vmdk), trimmed. */
+/**
+ * VirtualBox's OVF export as the builder leaves it (<vm_name>.ovf, <vm_name>-disk001.vmdk), trimmed:
+ * test/fixtures/build/virtualbox.ovf, which the stand-in packer leaves too.
+ */
 function standInOvf(mac: string | null, disk: string): string {
-  const adapter = mac === null ? '<Adapter slot="0" enabled="true" type="82540EM">' : `<Adapter slot="0" enabled="true" MACAddress="${mac}" type="82540EM">`;
-  return `<?xml version="1.0"?>
-<Envelope ovf:version="1.0" xml:lang="en-US" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vbox="http://www.virtualbox.org/ovf/machine">
-  <References>
-    <File ovf:id="file1" ovf:href="${disk}"/>
-  </References>
-  <DiskSection>
-    <Info>List of the virtual disks used in the package</Info>
-    <Disk ovf:capacity="2097152" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
-  </DiskSection>
-  <NetworkSection>
-    <Info>Logical networks used in the package</Info>
-    <Network ovf:name="NAT"><Description>Logical network used by this appliance.</Description></Network>
-  </NetworkSection>
-  <VirtualSystem ovf:id="debian-12">
-    <Info>A virtual machine</Info>
-    <vbox:Machine ovf:required="false" version="1.16-linux" uuid="{0e4c7a52-1b2c-4d3e-8f40-5a6b7c8d9e01}" name="debian-12" OSType="Debian_64">
-      <ovf:Info>Complete VirtualBox machine configuration in VirtualBox format</ovf:Info>
-      <Hardware>
-        <Network>
-          ${adapter}
-            <NAT/>
-          </Adapter>
-          <Adapter slot="1" enabled="false" MACAddress="080027D4E5F6" type="82540EM"/>
-        </Network>
-      </Hardware>
-    </vbox:Machine>
-  </VirtualSystem>
-</Envelope>
-`;
+  const ovf = readFileSync(path.join(REPO_ROOT, 'test/fixtures/build/virtualbox.ovf'), 'utf8').replaceAll('@VM_NAME@', 'debian-12').replaceAll('@DISK@', disk);
+  return mac === null ? ovf.replace(' MACAddress="@MAC@"', '') : ovf.replaceAll('@MAC@', mac);
 }
 
 /** A stand-in VirtualBox output directory (null: adapter 0 without a MAC address). */
