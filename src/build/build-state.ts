@@ -102,6 +102,7 @@ export interface BuildState {
   /** The VirtualBox/VMware VM Packer is making; cleared once Packer has finished (and removed it). */
   buildVm?: HypervisorVm;
   archive?: ArchiveSuite[];
+  /** What Packer left for the package step: QEMU's disk, VirtualBox's or VMware's output directory. */
   artifact?: string;
   /** What the guest said of itself at the end of its build (scripts/manifest.sh). */
   guest?: { kernel: string; docker?: string; packages: number; content: GuestContent };
@@ -110,8 +111,8 @@ export interface BuildState {
   stagedBox?: string;
   boxFile?: string;
   sha256?: string;
-  /** How the staged box is compressed (as packaged, or as read from Packer's). */
-  compression?: BoxCompression | 'none';
+  /** How the staged box is compressed, as packaged. */
+  compression?: BoxCompression;
   smoke?: SmokeResult;
   record?: BuildRecord;
   inputs?: BoxInputs;

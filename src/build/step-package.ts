@@ -1,57 +1,63 @@
 // Step package: the box staged beside its final folder with the package manifest the guest gave.
-// QEMU's box boxsmith packages itself from Packer's output directory, in one pass that writes it
-// into the staging folder and hashes it; the box Packer's post-processor made for the others is
-// read once (checked to be a Vagrant box for this provider with its files, and hashed) and moved
-// there. Its cleanup removes a box that did not make it into place.
+// boxsmith packages every provider's box itself from what Packer left (QEMU's disk, VirtualBox's
+// and VMware's output directory; the layouts are those of Packer's vagrant post-processor), in one
+// pass that writes it into the staging folder and hashes it. Its cleanup removes a box that did
+// not make it into place.
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
 import { runCaptured } from '../exec/captured.ts';
-import { DEFAULT_COMPRESSION_LEVELS, guestCompressorCommand, SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
+import { DEFAULT_COMPRESSION_LEVELS, guestCompressorCommand } from '../definitions/names.ts';
 import { boxProvider, GUEST_MANIFEST } from '../render/context.ts';
 import { writeChecksumFile } from '../store/box-store.ts';
-import { libvirtLayout, packageBox } from '../store/box-packager.ts';
-import { inspectBox } from '../store/box-file.ts';
+import { virtualboxLayout, vmwareLayout } from '../store/box-layouts.ts';
+import { libvirtLayout, packageBox, type BoxLayout } from '../store/box-packager.ts';
 import { readManifest } from '../store/manifest.ts';
-import { createStaging, removeStaging as removeStagingFolder, stageBox, stagedFiles, stagingDir } from '../store/staging.ts';
+import { createStaging, removeStaging as removeStagingFolder, stagedFiles, stagingDir } from '../store/staging.ts';
 import { boxCompression, boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
 
-/** Verifies the box Packer made and stages it, with its checksum, beside its final folder. */
+/** Packages the box from what Packer left and stages it, with its checksum, beside its final folder. */
 export async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
   const { target, env } = state;
   const artifact = state.artifact!;
-  if (!existsSync(artifact) || statSync(artifact).size === 0) throw new Error(`Packer reported success but made no box at ${artifact}`);
-  const provider = boxProvider(target.provider);
+  if (!existsSync(artifact) || (statSync(artifact).isFile() && statSync(artifact).size === 0)) {
+    throw new Error(`Packer reported success but left nothing to package at ${artifact}`);
+  }
   const manifestDir = path.join(state.packerWorkDir, 'manifest');
   checkGuestManifest(manifestDir);
   // The guest is done: its tar has reached the listener, and is compressed there soon after.
   if (state.contentSink) state.hostContent = await state.contentSink.finished();
   const guest = readGuestManifest(manifestDir, state);
+  const layout = await boxLayout(state, ctx);
+  const provider = boxProvider(target.provider);
   // The watchdog is told before the folder exists: a SIGKILL right after mkdir leaves nothing.
   const versionDir = boxDirectory(env.boxesDir, target, env.version);
   if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: stagingDir(versionDir, provider, env.runId) });
   state.staging = createStaging(versionDir, provider, env.runId);
-  let sha256: string;
-  if (SELF_PACKAGED_PROVIDERS.includes(target.provider)) {
-    const box = stagedFiles(state.staging).box;
-    const layout = libvirtLayout(artifact, await virtualSize(artifact, ctx), path.join(state.templateDir, 'Vagrantfile'));
-    const compression = boxCompression(state);
-    const packed = await packageBox(layout, box, { compression, signal: ctx.signal });
-    const expected = ['metadata.json', 'Vagrantfile', ...layout.files.map((file) => file.name)];
-    if (packed.entries.join(' ') !== expected.join(' ')) throw new Error(`${box}: packaged ${packed.entries.join(', ')}, expected ${expected.join(', ')}`);
-    writeChecksumFile(box, packed.sha256);
-    state.stagedBox = box;
-    sha256 = packed.sha256;
-    state.compression = packed.compression;
-  } else {
-    let compression;
-    ({ sha256, compression } = await inspectBox(artifact, provider, { signal: ctx.signal }));
-    state.compression = compression;
-    state.stagedBox = await stageBox(state.staging, artifact, sha256, ctx.signal);
-  }
+  const box = stagedFiles(state.staging).box;
+  const packed = await packageBox(layout, box, { compression: boxCompression(state), signal: ctx.signal });
+  const expected = ['metadata.json', 'Vagrantfile', ...layout.files.map((file) => file.name)];
+  if (packed.entries.join(' ') !== expected.join(' ')) throw new Error(`${box}: packaged ${packed.entries.join(', ')}, expected ${expected.join(', ')}`);
+  writeChecksumFile(box, packed.sha256);
   copyFileSync(path.join(manifestDir, 'packages.tsv'), stagedFiles(state.staging).packageManifest);
-  state.sha256 = sha256;
+  state.stagedBox = box;
+  state.sha256 = packed.sha256;
+  state.compression = packed.compression;
   state.guest = guest;
+}
+
+/** The provider's box layout over what Packer left, with the rendered Vagrantfile. */
+async function boxLayout(state: BuildState, ctx: StepContext): Promise<BoxLayout> {
+  const artifact = state.artifact!;
+  const vagrantfile = path.join(state.templateDir, 'Vagrantfile');
+  switch (state.target.provider) {
+    case 'qemu':
+      return libvirtLayout(artifact, await virtualSize(artifact, ctx), vagrantfile);
+    case 'virtualbox':
+      return virtualboxLayout(artifact, vagrantfile);
+    case 'vmware':
+      return vmwareLayout(artifact, vagrantfile);
+  }
 }
 
 /** The disk's virtual size in bytes, as qemu-img reads it (the box's metadata gives it in GiB). */

@@ -8,8 +8,8 @@ import type { CleanupContext, StepContext } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
 import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from '../exec/vm-teardown.ts';
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
-import { guestCompressorCommand, SELF_PACKAGED_PROVIDERS } from '../definitions/names.ts';
-import { boxProvider, QEMU_DISK_NAME, sourceRef } from '../render/context.ts';
+import { guestCompressorCommand } from '../definitions/names.ts';
+import { packerOutput, sourceRef } from '../render/context.ts';
 import { boxCompressor } from '../store/box-packager.ts';
 import { boxCompression, stepRunner, toolTimeoutMs, type BuildState } from './build-state.ts';
 import { openContentSink } from './content-sink.ts';
@@ -101,10 +101,8 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   // Packer removed its VM (the box is made from what it exported): nothing left to tear down.
   if (state.buildVm) env.watchdog?.unregister(state.buildVm);
   state.buildVm = undefined;
-  // QEMU's disk as Packer left it (boxsmith packages it); the box Packer's post-processor made for the others.
-  state.artifact = SELF_PACKAGED_PROVIDERS.includes(target.provider)
-    ? path.join(state.packerWorkDir, 'qemu', QEMU_DISK_NAME)
-    : path.join(state.packerWorkDir, `${boxProvider(target.provider)}.box`);
+  // What boxsmith packages the box from: QEMU's disk, VirtualBox's or VMware's output directory.
+  state.artifact = packerOutput(target.provider, state.packerWorkDir);
 }
 
 /** Cleanup: the content listener, QEMU's monitor folder, and the VirtualBox or VMware VM of a Packer that did not finish, powered off and deleted (as the watchdog would). */
