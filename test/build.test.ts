@@ -5,15 +5,17 @@
 // debian-12 is in test/e2e/.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { progressBar } from '../src/build/pipeline.ts';
 import { FOLDER_MARKER } from '../src/files/owned-folder.ts';
 import { displayLine } from '../src/build/run.ts';
+import { inspectBox } from '../src/store/box-file.ts';
 import { buildSandbox, STANDIN_PACKER } from './build-sandbox.ts';
 import { boxsmith, CLI, REPO_ROOT, run, tempDir } from './helpers.ts';
+import { VAGRANT, vagrant } from './publish/vagrant-client.ts';
 
 /** A definitions folder with two stand-in boxes and the folders a build writes. */
 const sandbox = () => buildSandbox('boxsmith-test-', ['standin', 'standin-b']);
@@ -259,7 +261,6 @@ describe('boxsmith build with a stand-in packer', () => {
       [['standin', '--parallel', '0'], /--parallel takes a whole number > 0/],
       [['debian-12', '--provider', 'virtualbox'], /debian-12 has no virtualbox build/],
       [['standin', '--compression', 'bzip2'], /^boxsmith: build: --compression takes gzip, zstd, xz, not "bzip2"$/m],
-      [['ubuntu-14.04', '--compression', 'xz'], /--compression xz: ubuntu-14\.04's virtualbox box is made by Packer's vagrant post-processor, which writes gzip only \(build --provider qemu, or use gzip\)/],
     ] as [string[], RegExp][]) {
       const result = build(env, args);
       assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
@@ -268,12 +269,11 @@ describe('boxsmith build with a stand-in packer', () => {
   });
 });
 
-describe('box compression (stand-in packer; boxsmith packages the QEMU box)', () => {
+describe('box compression (stand-in packer)', () => {
   it("the definition's box.compression, and --compression over it: the box is compressed so, and its record says so", async () => {
     const { env, boxDir } = sandbox();
     const definition = path.join(env.BOXSMITH_DEFINITIONS, 'standin.yaml');
     writeFileSync(definition, `${readFileSync(definition, 'utf8')}box:\n  compression: zstd\n`);
-    const { inspectBox } = await import('../src/store/box-file.ts');
     for (const [version, args, expected] of [['7.0.0', [], 'zstd'], ['7.0.1', ['--compression', 'xz'], 'xz']] as const) {
       const result = build(env, ['standin', '--version', version, ...args]);
       assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
@@ -284,6 +284,100 @@ describe('box compression (stand-in packer; boxsmith packages the QEMU box)', ()
       assert.equal(inspected.compression, expected);
       assert.equal(inspected.sha256, record.sha256);
     }
+  });
+});
+
+/** The stand-in VBoxManage and vmrun (neither hypervisor can be installed here). */
+const HYPERVISOR_TOOL = path.join(REPO_ROOT, 'test/fixtures/faults/hypervisor-tool');
+
+/** A sandbox with `standin-hv`, a box for VirtualBox and VMware, and the stand-in VBoxManage and vmrun. */
+function hypervisorSandbox() {
+  const sandboxed = sandbox();
+  const { root, env } = sandboxed;
+  writeFileSync(
+    path.join(env.BOXSMITH_DEFINITIONS, 'standin-hv.yaml'),
+    readFileSync(path.join(env.BOXSMITH_DEFINITIONS, 'standin.yaml'), 'utf8').replace('box_name: standin-amd64', 'box_name: standin-hv-amd64').replace('providers: [qemu]', 'providers: [virtualbox, vmware]'),
+  );
+  const tools = path.join(root, 'tools');
+  mkdirSync(tools);
+  symlinkSync(HYPERVISOR_TOOL, path.join(tools, 'VBoxManage'));
+  symlinkSync(HYPERVISOR_TOOL, path.join(tools, 'vmrun'));
+  return {
+    ...sandboxed,
+    env: {
+      ...env,
+      BOXSMITH_VBOXMANAGE: path.join(tools, 'VBoxManage'),
+      BOXSMITH_VMRUN: path.join(tools, 'vmrun'),
+      STANDIN_TOOL_LOG: path.join(root, 'tool.log'),
+      STANDIN_VBOX_HOME: path.join(root, 'virtualbox'),
+    },
+  };
+}
+
+describe('VirtualBox and VMware boxes packaged by boxsmith from the output directory (stand-in packer, VBoxManage and vmrun)', () => {
+  const vm = 'standin-hv-amd64';
+  for (const { provider, vagrantProvider, args, compression, entries } of [
+    {
+      provider: 'virtualbox',
+      vagrantProvider: 'virtualbox',
+      args: [],
+      compression: 'gzip',
+      entries: ['metadata.json', 'Vagrantfile', 'box.ovf', `${vm}-disk001.vmdk`],
+    },
+    {
+      provider: 'vmware',
+      vagrantProvider: 'vmware_desktop',
+      args: ['--compression', 'zstd'],
+      compression: 'zstd',
+      // The .vmx first, then the builder's other kept files by name; its vmware.log is no part of the box.
+      entries: ['metadata.json', 'Vagrantfile', `${vm}.vmx`, 'disk.vmdk', `${vm}.nvram`, `${vm}.vmsd`, `${vm}.vmxf`],
+    },
+  ]) {
+    it(`stand-in packer: --provider ${provider}${args.length ? ` ${args.join(' ')}` : ''} gives a ${compression} ${vagrantProvider} box with ${entries.slice(2).join(', ')}, its sha256, and Debian's vagrant adds it`, async () => {
+      const { env, boxDir } = hypervisorSandbox();
+      const result = build(env, ['standin-hv', '--provider', provider, '--version', '1.0.0', ...args]);
+      assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+      assert.match(result.stdout, new RegExp(`ok {6}standin-hv \\(${provider}\\)`));
+      const dir = boxDir('standin-hv', '1.0.0');
+      const box = path.join(dir, `${vagrantProvider}.box`);
+      assert.deepEqual(readdirSync(dir).sort(), ['box', 'box.sha256', 'json', 'packages.tsv'].map((suffix) => `${vagrantProvider}.${suffix}`));
+      const check = run('sha256sum', ['-c', `${vagrantProvider}.box.sha256`], { cwd: dir });
+      assert.equal(check.status, 0, check.stdout + check.stderr);
+
+      const inspected = await inspectBox(box, vagrantProvider);
+      assert.deepEqual(inspected.entries.map((entry) => entry.path), entries);
+      assert.deepEqual(inspected.metadata, { provider: vagrantProvider });
+      assert.equal(inspected.compression, compression);
+      const record = JSON.parse(readFileSync(path.join(dir, `${vagrantProvider}.json`), 'utf8'));
+      assert.equal(record.provider, vagrantProvider);
+      assert.equal(record.compression, compression);
+      assert.equal(record.sha256, inspected.sha256);
+      assert.equal(record.sha256, readFileSync(`${box}.sha256`, 'utf8').split(' ')[0]);
+
+      const vagrantfile = run('tar', ['-xOf', box, 'Vagrantfile']);
+      assert.equal(vagrantfile.status, 0, vagrantfile.stderr);
+      // The rendered Vagrantfile (libvirt's, VirtualBox's and VMware's settings), after VirtualBox's base MAC.
+      assert.match(vagrantfile.stdout, /lv\.memory = 1024\n/);
+      if (provider === 'virtualbox') assert.match(vagrantfile.stdout, /^Vagrant\.configure\("2"\) do \|config\|\n {2}config\.vm\.base_mac = "080027A1B2C3"\nend\n/m);
+      else assert.doesNotMatch(vagrantfile.stdout, /base_mac/);
+      const syntax = run('ruby', ['-c', '-e', vagrantfile.stdout]);
+      assert.equal(syntax.status, 0, syntax.stderr);
+
+      if (!VAGRANT) return;
+      const home = tempDir('boxsmith-vagrant-');
+      const added = await vagrant(['box', 'add', '--name', 't/x', '--provider', vagrantProvider, box], { home });
+      assert.equal(added.code, 0, added.output);
+      assert.match(added.output, new RegExp(`Successfully added box 't/x' \\(v0\\) for '${vagrantProvider}'`));
+    });
+  }
+
+  it('stand-in packer: the build VM it made with the stand-in VBoxManage is gone after a successful VirtualBox build, and the box holds no .vdi', async () => {
+    const { env, boxDir } = hypervisorSandbox();
+    const result = build({ ...env, STANDIN_VM_NAME: vm }, ['standin-hv', '--provider', 'virtualbox', '--version', '1.0.0']);
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+    assert.equal(readFileSync(path.join(env.STANDIN_VBOX_HOME, 'registered'), 'utf8'), '');
+    const inspected = await inspectBox(path.join(boxDir('standin-hv', '1.0.0'), 'virtualbox.box'), 'virtualbox');
+    assert.deepEqual(inspected.entries.map((entry) => entry.path), ['metadata.json', 'Vagrantfile', 'box.ovf', `${vm}-disk001.vmdk`]);
   });
 });
 
