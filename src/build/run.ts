@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Listr, PRESET_TIMER, PRESET_TIMESTAMP } from 'listr2';
 import { displayPath } from '../definitions/errors.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
-import { SELF_PACKAGED_PROVIDERS, type BoxCompression, type Provider } from '../definitions/names.ts';
+import type { BoxCompression, Provider } from '../definitions/names.ts';
 import { findExecutable, toolEnvVar, toolPath } from '../exec/tools.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { chooseAccelerator, type AcceleratorChoice } from './accelerator.ts';
@@ -44,16 +44,13 @@ export interface BuildPlan {
  * What to build: the providers asked for, or else every provider of the definition whose
  * hypervisor this host has.
  */
-export function planBuilds(boxes: LoadedDefinition[], requested: Provider[], compression?: BoxCompression): BuildPlan {
+export function planBuilds(boxes: LoadedDefinition[], requested: Provider[]): BuildPlan {
   const plan: BuildPlan = { targets: [], skipped: [] };
   for (const loaded of boxes) {
     const wanted = requested.length ? requested : loaded.definition.providers;
     for (const provider of wanted) {
       if (!loaded.definition.providers.includes(provider)) {
         throw new Error(`${loaded.box} has no ${provider} build (its providers: ${loaded.definition.providers.join(', ')})`);
-      }
-      if (compression && compression !== 'gzip' && !SELF_PACKAGED_PROVIDERS.includes(provider)) {
-        throw new Error(`--compression ${compression}: ${loaded.box}'s ${provider} box is made by Packer's vagrant post-processor, which writes gzip only (build --provider qemu, or use gzip)`);
       }
       if (hypervisorInstalled(provider)) plan.targets.push({ loaded, provider });
       else plan.skipped.push({ box: loaded.box, provider, reason: missingHypervisor(provider) });

@@ -8,7 +8,6 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import { existingFolder } from '../environment.ts';
 import { DefinitionError, UnknownBoxError, formatKeyPath, type KeyPath, type Problem } from './errors.ts';
-import { SELF_PACKAGED_PROVIDERS } from './names.ts';
 import { parseDefinitionYaml, readDefinitionText } from './yaml.ts';
 import { DefinitionFileSchema, DefinitionSchema, type Definition } from './schema.ts';
 
@@ -285,13 +284,6 @@ export function checkConsistency(definition: Definition): { keyPath: KeyPath; me
     }
   }
   problems.push(...checkDockerSource(definition.docker));
-  const packerPackaged = definition.providers.filter((provider) => !SELF_PACKAGED_PROVIDERS.includes(provider));
-  if (definition.box.compression !== 'gzip' && packerPackaged.length) {
-    problems.push({
-      keyPath: ['box', 'compression'],
-      message: `${packerPackaged.join(' and ')} boxes are made by Packer's vagrant post-processor, which writes gzip only, not ${definition.box.compression}; use gzip or providers: [qemu]`,
-    });
-  }
   return problems;
 }
 

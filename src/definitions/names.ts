@@ -4,7 +4,7 @@
 export const PROVIDERS = ['virtualbox', 'vmware', 'qemu'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
-/** How boxsmith compresses a box it packages itself (src/store/box-packager.ts); gzip by default. */
+/** How boxsmith compresses the boxes it packages (src/store/box-packager.ts), every provider's; gzip by default. */
 export const BOX_COMPRESSIONS = ['gzip', 'zstd', 'xz'] as const;
 export type BoxCompression = (typeof BOX_COMPRESSIONS)[number];
 
@@ -15,14 +15,6 @@ export const DEFAULT_COMPRESSION_LEVELS: Record<BoxCompression, number> = { gzip
 export function guestCompressorCommand(compression: BoxCompression, level = DEFAULT_COMPRESSION_LEVELS[compression]): string {
   return `${compression} -${level}`;
 }
-
-/**
- * Providers whose box boxsmith packages itself from Packer's output directory, in one pass
- * (src/store/box-packager.ts); Packer's vagrant post-processor still makes the others' boxes, and
- * it writes gzip only (hashicorp/packer post-processor/vagrant/util.go DirToBox: pgzip at
- * compression_level, or a plain tar at level 0).
- */
-export const SELF_PACKAGED_PROVIDERS: readonly Provider[] = ['qemu'];
 
 export const STAGES = ['render', 'inputs', 'build', 'package', 'record', 'smoke', 'publish', 'run'] as const;
 export type Stage = (typeof STAGES)[number];

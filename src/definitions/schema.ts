@@ -198,7 +198,7 @@ const QemuSchema = Type.Object(
 const BoxSchema = Type.Object(
   {
     compression: OneOf(BOX_COMPRESSIONS, {
-      description: "how boxsmith compresses the boxes it packages (QEMU's); Packer's post-processor writes VirtualBox's and VMware's as gzip",
+      description: "how boxsmith compresses the boxes it packages, every provider's",
     }),
   },
   strict,

@@ -38,7 +38,7 @@ export const build = defineCommand({
     'keep-work': flag("keep Packer's work folders (VM disks) for debugging"),
     'no-apt-cache': flag('do not start the package cache'),
     'apt-cache-port': value('P', "the package cache's port (default 3142, or any free one)", port),
-    compression: value('C', "gzip, zstd or xz for the boxes boxsmith packages (QEMU's; default: the definition's box.compression)", boxCompression),
+    compression: value('C', "gzip, zstd or xz for the boxes boxsmith packages, every provider's (default: the definition's box.compression)", boxCompression),
     'packer-version': value('V', 'render for this Packer version instead of the installed one', (text) => (parsePackerVersion(text), text)),
   },
   run: async ({ options, positionals }) => {
@@ -52,7 +52,7 @@ export const build = defineCommand({
     const boxes = positionals.map((box) => loadDefinition(box));
     let plan;
     try {
-      plan = planBuilds(boxes, requested, options.compression);
+      plan = planBuilds(boxes, requested);
     } catch (error) {
       throw new UsageError((error as Error).message, 'build');
     }
