@@ -3,13 +3,10 @@
 // place by one rename), and go into place together, the box last: a reader who sees the box sees
 // its checksum, record and smoke results. A build that fails before that leaves the last good box
 // as it was.
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { displayPath } from '../definitions/errors.ts';
-import { BoxStoreError, boxFiles, buildSidecars, writeChecksumFile } from './box-store.ts';
+import { BoxStoreError, boxFiles, buildSidecars } from './box-store.ts';
 
 const STAGING_PREFIX = '.staging-';
 
@@ -44,47 +41,6 @@ export function createStaging(versionDir: string, provider: string, runId: strin
 /** The staged files, named as in the version folder. */
 export function stagedFiles(staging: Staging) {
   return boxFiles(staging.dir, staging.provider);
-}
-
-/**
- * Moves the box (already read and hashed: `sha256`) into the staging folder with its checksum file.
- * On one file system that is a rename and the box is not read again; across file systems it is
- * copied in one pass that hashes what it writes, and the copy must have the same digest.
- */
-export async function stageBox(staging: Staging, from: string, sha256: string, signal?: AbortSignal): Promise<string> {
-  const staged = stagedFiles(staging).box;
-  try {
-    renameSync(from, staged);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    const copied = await copyHashing(from, staged, signal);
-    if (copied !== sha256) throw new BoxStoreError(`${displayPath(from)} changed while it was copied to ${displayPath(staged)} (sha256 ${copied}, read before as ${sha256})`);
-    await rm(from);
-  }
-  writeChecksumFile(staged, sha256);
-  return staged;
-}
-
-async function copyHashing(from: string, to: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  try {
-    await pipeline(
-      createReadStream(from, { highWaterMark: 1 << 20 }),
-      async function* hashing(chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          hash.update(chunk);
-          yield chunk;
-        }
-      },
-      createWriteStream(to, { flags: 'wx' }),
-      ...(signal ? [{ signal }] : []),
-    );
-  } catch (error) {
-    // A failed write names no file of its own (ENOSPC): say which one it was.
-    if (error instanceof Error && !('path' in error)) Object.assign(error, { dest: to });
-    throw error;
-  }
-  return hash.digest('hex');
 }
 
 /**

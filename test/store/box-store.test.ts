@@ -4,12 +4,12 @@
 // it was.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { BoxStoreError, boxFiles, builtProviders, builtVersions, readChecksumFile, versionDirectory, writeChecksumFile } from '../../src/store/box-store.ts';
 import { readBuildRecord, writeBuildRecord, type BuildRecord } from '../../src/store/build-record.ts';
-import { createStaging, isStagingName, putInPlace, removeStaging, stageBox, stagedFiles, type Staging } from '../../src/store/staging.ts';
+import { createStaging, isStagingName, putInPlace, removeStaging, stagedFiles, type Staging } from '../../src/store/staging.ts';
 import { run, tempDir } from '../helpers.ts';
 
 const SHA = 'ab'.repeat(32);
@@ -36,17 +36,16 @@ function record(overrides: Partial<BuildRecord> = {}): BuildRecord {
 }
 
 /** A build's files staged as the package and record steps leave them (the box's content is `content`). */
-async function stageBuild(versionDir: string, runId: string, content: string, extra: { smoke?: boolean } = {}): Promise<Staging> {
+function stageBuild(versionDir: string, runId: string, content: string, extra: { smoke?: boolean } = {}): Staging {
   const staging = createStaging(versionDir, 'libvirt', runId);
-  const packed = path.join(tempDir('boxsmith-packer-'), 'libvirt.box');
-  writeFileSync(packed, content);
-  const staged = await stageBox(staging, packed, sha256(content));
+  const staged = stagedFiles(staging).box;
+  writeFileSync(staged, content);
+  writeChecksumFile(staged, sha256(content));
   writeBuildRecord(stagedFiles(staging).record, record({ size: content.length, sha256: sha256(content), run_id: runId }));
   if (extra.smoke) {
     writeFileSync(stagedFiles(staging).smokeResult, '{"passed":true}\n');
     writeFileSync(stagedFiles(staging).smokeJunit, '<testsuite/>\n');
   }
-  assert.equal(staged, stagedFiles(staging).box);
   return staging;
 }
 
@@ -79,8 +78,8 @@ describe('the layout of boxes/', () => {
   it('a version whose box is still in a staging folder is not a built version', async () => {
     const boxes = tempDir('boxsmith-store-');
     const done = versionDirectory(boxes, 'phusion', 'b', '1.0.0');
-    putInPlace(await stageBuild(done, 'run-1', 'one'));
-    const staging = await stageBuild(versionDirectory(boxes, 'phusion', 'b', '2.0.0'), 'run-2', 'two');
+    putInPlace(stageBuild(done, 'run-1', 'one'));
+    const staging = stageBuild(versionDirectory(boxes, 'phusion', 'b', '2.0.0'), 'run-2', 'two');
     assert.ok(readdirSync(path.dirname(staging.dir)).some(isStagingName));
     assert.deepEqual(builtVersions(boxes, 'phusion', 'b'), ['1.0.0']);
     assert.deepEqual(builtProviders(done), ['libvirt']);
@@ -137,50 +136,15 @@ describe('build records', () => {
 });
 
 describe('staging and the put-in-place', () => {
-  it('moves the box by rename on one file system: the same file (inode), not read again', async () => {
-    const dir = tempDir('boxsmith-stage-');
-    const packed = path.join(dir, 'packer.box');
-    writeFileSync(packed, 'box');
-    const inode = statSync(packed).ino;
-    const staging = createStaging(path.join(dir, '1.0.0'), 'libvirt', 'run-1');
-    const staged = await stageBox(staging, packed, sha256('box'));
-    assert.equal(statSync(staged).ino, inode);
-    assert.equal(existsSync(packed), false);
-    assert.equal(readChecksumFile(staged), sha256('box'));
-  });
-
-  const otherFileSystem = statSync('/dev/shm', { throwIfNoEntry: false });
-  const skipCopy = !otherFileSystem || otherFileSystem.dev === statSync(tempDir('boxsmith-stage-')).dev ? 'needs /dev/shm on a file system of its own' : false;
-  it('copies the box across file systems (/dev/shm to the temporary folder) in one hashing pass, and refuses a copy whose digest differs', { skip: skipCopy }, async () => {
-    const shm = mkdtempSync('/dev/shm/boxsmith-stage-');
-    try {
-      const packed = path.join(shm, 'packer.box');
-      writeFileSync(packed, 'box');
-      const staging = createStaging(path.join(tempDir('boxsmith-stage-'), '1.0.0'), 'libvirt', 'run-1');
-      const staged = await stageBox(staging, packed, sha256('box'));
-      assert.equal(readFileSync(staged, 'utf8'), 'box');
-      assert.equal(existsSync(packed), false, 'the original is removed once copied');
-      assert.equal(readChecksumFile(staged), sha256('box'));
-
-      // The box read before as another digest: it changed between the check and the copy.
-      writeFileSync(packed, 'changed');
-      const second = createStaging(path.join(tempDir('boxsmith-stage-'), '1.0.0'), 'libvirt', 'run-2');
-      await assert.rejects(stageBox(second, packed, sha256('box')), (error: Error) => error instanceof BoxStoreError && /packer\.box changed while it was copied to .*libvirt\.box/.test(error.message));
-      assert.equal(existsSync(stagedFiles(second).checksum), false, 'no checksum file for a copy that failed');
-    } finally {
-      rmSync(shm, { recursive: true, force: true });
-    }
-  });
-
   it('puts the sidecars in place first and the box last, removes stale results of an earlier build, keeps what is not the build\'s, and removes the staging folder', async () => {
     const boxes = tempDir('boxsmith-store-');
     const dir = versionDirectory(boxes, 'phusion', 'b', '1.0.0');
-    putInPlace(await stageBuild(dir, 'run-1', 'first', { smoke: true }));
+    putInPlace(stageBuild(dir, 'run-1', 'first', { smoke: true }));
     writeFileSync(path.join(dir, 'virtualbox.box'), 'another provider');
     writeFileSync(boxFiles(dir, 'libvirt').uploadJournal, '{"uploads":[]}\n');
 
     // The second build of the version is not smoke-tested: the first build's results must go.
-    const staging = await stageBuild(dir, 'run-2', 'second');
+    const staging = stageBuild(dir, 'run-2', 'second');
     const seen: string[] = [];
     const watcher = watch(dir, (_event, name) => {
       if (name && !seen.includes(name)) seen.push(name);
@@ -206,16 +170,16 @@ describe('staging and the put-in-place', () => {
   it('a build that fails before it is put in place leaves the last good box as it was, and no folder it made', async () => {
     const boxes = tempDir('boxsmith-store-');
     const good = versionDirectory(boxes, 'phusion', 'b', '1.0.0');
-    putInPlace(await stageBuild(good, 'run-1', 'good', { smoke: true }));
+    putInPlace(stageBuild(good, 'run-1', 'good', { smoke: true }));
     const lastGood = contents(boxes);
 
     // The same version built again, failing after its box was staged (smoke test, full disk...).
-    removeStaging(await stageBuild(good, 'run-2', 'bad'));
+    removeStaging(stageBuild(good, 'run-2', 'bad'));
     assert.deepEqual(contents(boxes), lastGood);
     assert.deepEqual(readdirSync(good).filter(isStagingName), []);
 
     // A new version failing: its version folder (made for the staging folder) goes too, the box's folder stays.
-    const failed = await stageBuild(versionDirectory(boxes, 'phusion', 'b', '2.0.0'), 'run-3', 'bad');
+    const failed = stageBuild(versionDirectory(boxes, 'phusion', 'b', '2.0.0'), 'run-3', 'bad');
     assert.equal(failed.createdFolder, versionDirectory(boxes, 'phusion', 'b', '2.0.0'));
     removeStaging(failed);
     assert.deepEqual(readdirSync(path.join(boxes, 'phusion', 'b')), ['1.0.0']);
