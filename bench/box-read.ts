@@ -1,5 +1,6 @@
-// How fast the package step checks and hashes a box (inspectBox: one streaming pass, sha256 and the
-// tar's structure from the same bytes) against what it did before, the peer measured in the same
+// How fast inspectBox checks and hashes a box (one streaming pass, sha256 and the tar's structure
+// from the same bytes; the package step's read of Packer's boxes before boxsmith packaged every
+// box itself) against what it did before that, the peer measured in the same
 // run: `tar -xzOf BOX metadata.json` (the whole box decompressed, Packer writes metadata.json last)
 // then `sha256sum` twice. Prints the ratio; below 1 means boxsmith is faster.
 //

@@ -1,7 +1,8 @@
 // What is inside a .box file, read in one streaming pass: its SHA-256 and size from the bytes as
 // read, and from the same bytes (decompressed when gzip-, zstd- or xz-compressed) the tar's entries, checked to be a
-// Vagrant box for one provider. Packer writes metadata.json last, so the whole box is read either
-// way; reading it once more for the digest would double the work on boxes of several GB.
+// Vagrant box for one provider (publish's and the tests' reader; boxsmith's own boxes are hashed as
+// they are written). A box Packer made has metadata.json last, so the whole box is read either way;
+// reading it once more for the digest would double the work on boxes of several GB.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';

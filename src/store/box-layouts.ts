@@ -1,6 +1,7 @@
 // The VirtualBox and VMware box layouts, as Packer's vagrant post-processor (v1.6.6, the one Debian
 // ships) makes them from a builder's output directory: which files go in under which names, the
-// metadata and the Vagrantfile. packageBox (box-packager.ts) writes them; libvirt's is beside it.
+// metadata and the Vagrantfile. packageBox (box-packager.ts) writes them, for every build of these
+// providers (src/build/step-package.ts: the template has no post-processor); libvirt's is beside it.
 // Packer's tar has every file of its temporary folder in lexical order (post-processor/vagrant/
 // util.go:106-159, filepath.Walk); boxsmith's has metadata.json and the Vagrantfile first, so that
 // a reader finds them without reading the disks.
