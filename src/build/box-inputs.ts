@@ -29,7 +29,7 @@ import type { LoadedDefinition } from '../definitions/load.ts';
 import type { Provider } from '../definitions/schema.ts';
 import { archiveState, type ArchiveSuite } from '../inputs/archive-state.ts';
 import type { PackerVersion } from '../packer/version.ts';
-import { sourceRef, PACKER_SOURCES } from '../render/context.ts';
+import { BOX_VAGRANTFILE, sourceRef, PACKER_SOURCES } from '../render/context.ts';
 import { REPO_ROOT, renderBox, type RenderedFile } from '../render/render.ts';
 import { baseImageKey } from './base-image.ts';
 import { runCaptured } from '../exec/captured.ts';
@@ -97,13 +97,14 @@ export function inputHash(inputs: Record<string, string>): string {
 
 /**
  * The rendered files this provider's build uses: its part of the Packer template (see
- * templateFor) under the name `box.pkr.hcl`, and every file that part names under `${path.root}`.
+ * templateFor) under the name `box.pkr.hcl`, every file that part names under `${path.root}`, and
+ * the Vagrantfile the package step puts into the box.
  */
 export function usedFiles(rendered: RenderedFile[], provider: Provider): Map<string, string | Buffer> {
   const template = rendered.find((file) => file.path === 'box.pkr.hcl');
   if (!template) throw new Error('the rendered build has no box.pkr.hcl');
   const own = templateFor(String(template.content), provider);
-  const named = [...own.matchAll(/\$\{path\.root\}\/([\w./-]+)/g)].map((match) => match[1]!);
+  const named = [...own.matchAll(/\$\{path\.root\}\/([\w./-]+)/g)].map((match) => match[1]!).concat(BOX_VAGRANTFILE);
   const used = new Map<string, string | Buffer>([['box.pkr.hcl', own]]);
   for (const file of rendered) {
     if (file.path !== 'box.pkr.hcl' && named.some((name) => file.path === name || file.path.startsWith(`${name}/`))) used.set(file.path, file.content);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
 import { runCaptured } from '../exec/captured.ts';
 import { DEFAULT_COMPRESSION_LEVELS, guestCompressorCommand } from '../definitions/names.ts';
-import { boxProvider, GUEST_MANIFEST } from '../render/context.ts';
+import { BOX_VAGRANTFILE, boxProvider, GUEST_MANIFEST } from '../render/context.ts';
 import { writeChecksumFile } from '../store/box-store.ts';
 import { virtualboxLayout, vmwareLayout } from '../store/box-layouts.ts';
 import { libvirtLayout, packageBox, type BoxLayout } from '../store/box-packager.ts';
@@ -49,7 +49,7 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
 /** The provider's box layout over what Packer left, with the rendered Vagrantfile. */
 async function boxLayout(state: BuildState, ctx: StepContext): Promise<BoxLayout> {
   const artifact = state.artifact!;
-  const vagrantfile = path.join(state.templateDir, 'Vagrantfile');
+  const vagrantfile = path.join(state.templateDir, BOX_VAGRANTFILE);
   switch (state.target.provider) {
     case 'qemu':
       return libvirtLayout(artifact, await virtualSize(artifact, ctx), vagrantfile);

@@ -154,6 +154,9 @@ export function scriptEnvironment(definition: Definition): [string, string][] {
 /** The name of QEMU's disk in Packer's output directory (its vm_name), which the box holds as box.img. */
 export const QEMU_DISK_NAME = 'box.img';
 
+/** The rendered Vagrantfile every box carries: the package step puts it in (no Packer block names it). */
+export const BOX_VAGRANTFILE = 'Vagrantfile';
+
 /**
  * What boxsmith packages the box from, as the template's output_directory and vm_name leave it:
  * QEMU's disk, VirtualBox's and VMware's output directory (its export, its kept VM files).

@@ -9,7 +9,7 @@ import { DefinitionError } from '../definitions/errors.ts';
 import { loadDefinition, type LoadedDefinition } from '../definitions/load.ts';
 import { FOLDER_MARKER, replaceableFolder } from '../files/owned-folder.ts';
 import type { PackerVersion } from '../packer/version.ts';
-import { templateContext, type TemplateContext } from './context.ts';
+import { BOX_VAGRANTFILE, templateContext, type TemplateContext } from './context.ts';
 import { alignHclAttributes, hclValue } from './hcl.ts';
 import { REPO_ROOT } from '../repo-root.ts';
 import { preseedValue } from './preseed.ts';
@@ -40,7 +40,7 @@ export function renderBox(box: string, options: RenderOptions): { loaded: Loaded
 
   const files: RenderedFile[] = [
     { path: 'box.pkr.hcl', content: alignHclAttributes(template('packer/box.pkr.hcl.hbs')), mode: 0o644 },
-    { path: 'Vagrantfile', content: template('Vagrantfile.box.hbs'), mode: 0o644 },
+    { path: BOX_VAGRANTFILE, content: template('Vagrantfile.box.hbs'), mode: 0o644 },
     { path: 'keys/vagrant', content: readFileSync(path.join(root, 'keys/vagrant')), mode: 0o600 },
     { path: 'keys/vagrant.pub', content: readFileSync(path.join(root, 'keys/vagrant.pub')), mode: 0o644 },
     // The passwords are in these: readable by the build's user only.

@@ -23,6 +23,14 @@ describe('the inputs of a box x provider', () => {
     assert.ok(!usedFiles(files, 'qemu').has('definition.json'), 'the definition is an input of its own');
   });
 
+  it('the box\'s Vagrantfile is an input of every provider\'s build, though no Packer block names it (boxsmith packages it into the box)', () => {
+    for (const box of ['ubuntu-14.04', 'debian-12']) {
+      const { files } = renderBox(box, { packer: PACKER });
+      assert.doesNotMatch(String(files.find((f) => f.path === 'box.pkr.hcl')!.content), /\/Vagrantfile"/);
+      for (const provider of loadDefinition(box).definition.providers) assert.ok(usedFiles(files, provider).has('Vagrantfile'), `${box} ${provider}`);
+    }
+  });
+
   it('a change to the VMware source block changes the vmware part of the template, not the qemu part', () => {
     const hcl = String(ubuntu().files.find((f) => f.path === 'box.pkr.hcl')!.content);
     const changed = hcl.replace(/disk_type_id(\s*)= "0"/, 'disk_type_id$1= "1"');
