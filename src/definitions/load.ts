@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import { existingFolder } from '../environment.ts';
+import { compressionLevelProblem } from './compression-level.ts';
 import { DefinitionError, UnknownBoxError, formatKeyPath, type KeyPath, type Problem } from './errors.ts';
 import { parseDefinitionYaml, readDefinitionText } from './yaml.ts';
 import { DefinitionFileSchema, DefinitionSchema, type Definition } from './schema.ts';
@@ -283,6 +284,9 @@ export function checkConsistency(definition: Definition): { keyPath: KeyPath; me
       if (!chef[key]) problems.push({ keyPath: ['chef', 'source'], message: `a vendor-deb Chef needs chef.${key}` });
     }
   }
+  const { compression, compression_level: level } = definition.box;
+  const levelProblem = level === undefined ? undefined : compressionLevelProblem(compression, level);
+  if (levelProblem) problems.push({ keyPath: ['box', 'compression_level'], message: levelProblem });
   problems.push(...checkDockerSource(definition.docker));
   return problems;
 }

@@ -200,6 +200,9 @@ const BoxSchema = Type.Object(
     compression: OneOf(BOX_COMPRESSIONS, {
       description: "how boxsmith compresses the boxes it packages, every provider's",
     }),
+    compression_level: Type.Optional(
+      Type.Integer({ description: "the compressor's level (gzip 1-9, zstd 1-19, xz 0-9); absent: its default (gzip 6, zstd 3, xz 6)" }),
+    ),
   },
   strict,
 );

@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
+import { COMPRESSION_LEVELS, compressionLevelProblem } from '../definitions/compression-level.ts';
 import { displayPath } from '../definitions/errors.ts';
 import { pipeThroughProgram } from '../exec/filter-program.ts';
 import { findExecutable } from '../exec/tools.ts';
@@ -18,6 +19,7 @@ import { BoxStoreError } from './box-store.ts';
 import type { BoxCompression } from '../definitions/names.ts';
 
 export { BOX_COMPRESSIONS, type BoxCompression } from '../definitions/names.ts';
+export { COMPRESSION_LEVELS } from '../definitions/compression-level.ts';
 
 /** One file of the box: its name in the tar and where it is now (read in place, never copied). */
 export interface BoxSourceFile {
@@ -41,6 +43,8 @@ export interface PackagedBox {
   sha256: string;
   size: number;
   compression: BoxCompression;
+  /** The compressor's level it was written at. */
+  level: number;
   /** Entry names in tar order. */
   entries: string[];
 }
@@ -60,22 +64,31 @@ export function libvirtLayout(disk: string, virtualSizeBytes: number, vagrantfil
   };
 }
 
-/** The compressor command for `compression`, on all cores; undefined: node's zlib in this process. */
-function compressorCommand(compression: BoxCompression, env: NodeJS.ProcessEnv): [string, string[]] | undefined {
+/** How a box is compressed: a program from stdin to stdout, on all cores, or node's zlib in this process (gzip without pigz). */
+export type BoxCompressor = { kind: 'program'; command: string; args: string[]; level: number } | { kind: 'zlib'; level: number };
+
+/**
+ * The compressor for `compression` at `level` (default: the compressor's own, COMPRESSION_LEVELS).
+ * Throws for a level `compression` does not take, or a missing zstd or xz program.
+ */
+export function boxCompressor(compression: BoxCompression, level?: number, env: NodeJS.ProcessEnv = process.env): BoxCompressor {
+  const chosen = level ?? COMPRESSION_LEVELS[compression].default;
+  const problem = compressionLevelProblem(compression, chosen);
+  if (problem) throw new Error(`compression level ${problem}`);
   switch (compression) {
     case 'gzip': {
       const pigz = findExecutable('pigz', env);
-      return pigz ? [pigz, ['-c', '-6']] : undefined;
+      return pigz ? { kind: 'program', command: pigz, args: ['-c', `-${chosen}`], level: chosen } : { kind: 'zlib', level: chosen };
     }
     case 'zstd': {
       const zstd = findExecutable('zstd', env);
       if (!zstd) throw new Error('zstd compression needs the zstd program (apt-get install zstd)');
-      return [zstd, ['-c', '-q', '-T0', '-3']];
+      return { kind: 'program', command: zstd, args: ['-c', '-q', '-T0', `-${chosen}`], level: chosen };
     }
     case 'xz': {
       const xz = findExecutable('xz', env);
       if (!xz) throw new Error('xz compression needs the xz program (apt-get install xz-utils)');
-      return [xz, ['-c', '-q', '-T0', '-6']];
+      return { kind: 'program', command: xz, args: ['-c', '-q', '-T0', `-${chosen}`], level: chosen };
     }
   }
 }
@@ -92,10 +105,12 @@ export function boxCompressor(compression: BoxCompression, env: NodeJS.ProcessEn
 export async function packageBox(
   layout: BoxLayout,
   destination: string,
-  options: { compression?: BoxCompression; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
+  options: { compression?: BoxCompression; level?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
 ): Promise<PackagedBox> {
   const compression = options.compression ?? 'gzip';
   const env = options.env ?? process.env;
+  // Chosen first: a wrong level or a missing compressor is said before anything is written.
+  const compressor = boxCompressor(compression, options.level, env);
   const folder = path.dirname(destination);
   // Refused before any work; the link at the end refuses one that appears meanwhile.
   if (pathExists(destination)) throw existingDestination(destination);
@@ -132,12 +147,11 @@ export async function packageBox(
     output = createWriteStream(temporary, { flags: 'wx' });
     wroteTemporary = true;
     const signal = options.signal ? { signal: options.signal } : {};
-    const command = compressorCommand(compression, env);
-    if (!command) {
-      await pipeline(tar, createGzip({ level: 6 }), counting, output, signal);
+    if (compressor.kind === 'zlib') {
+      await pipeline(tar, createGzip({ level: compressor.level }), counting, output, signal);
     } else {
       const [compressed, written] = await Promise.allSettled([
-        pipeThroughProgram(tar, counting, { command: command[0], args: command[1], env, ...signal }),
+        pipeThroughProgram(tar, counting, { command: compressor.command, args: compressor.args, env, ...signal }),
         pipeline(counting, output, signal),
       ]);
       // A failed write (a full disk) is the cause: a compressor that fails ends its output early,
@@ -153,7 +167,7 @@ export async function packageBox(
     }
     rmSync(temporary);
     wroteTemporary = false;
-    return { file: destination, sha256: hash.digest('hex'), size, compression, entries };
+    return { file: destination, sha256: hash.digest('hex'), size, compression, level: compressor.level, entries };
   } finally {
     if (wroteTemporary) {
       // The file opens asynchronously: removed only once closed, or an early abort would leave it.
