@@ -6,6 +6,7 @@ import type { BuildRecord } from '../store/build-record.ts';
 import type { Staging } from '../store/staging.ts';
 import type { LoadedDefinition } from '../definitions/load.ts';
 import type { BoxCompression, Provider } from '../definitions/names.ts';
+import { COMPRESSION_LEVELS } from '../definitions/compression-level.ts';
 import { type StepContext, type StepsReport } from '../exec/steps.ts';
 import type { HypervisorVm } from '../exec/vm-teardown.ts';
 import type { Watchdog } from '../exec/watchdog.ts';
@@ -63,6 +64,8 @@ export interface BuildEnvironment {
   dockerImage?: string;
   /** `--compression`: over the definition's box.compression for the boxes boxsmith packages. */
   compression?: BoxCompression;
+  /** `--compression-level`: over the definition's box.compression_level (checked against the compression in effect). */
+  compressionLevel?: number;
   /** Between SIGTERM and SIGKILL when a stage is stopped (default 10 s). */
   graceMs?: number;
   /** Progress: the step a build is in, and lines worth showing. */
@@ -113,6 +116,8 @@ export interface BuildState {
   sha256?: string;
   /** How the staged box is compressed, as packaged. */
   compression?: BoxCompression;
+  /** The level the staged box was compressed at. */
+  compressionLevel?: number;
   smoke?: SmokeResult;
   record?: BuildRecord;
   inputs?: BoxInputs;
@@ -143,6 +148,11 @@ export function stepRunner(state: BuildState, stage: string, ctx: StepContext): 
 /** How this build's box is compressed: `--compression`, else the definition's box.compression. */
 export function boxCompression(state: Pick<BuildState, 'env' | 'target'>): BoxCompression {
   return state.env.compression ?? state.target.loaded.definition.box.compression;
+}
+
+/** The level the box is compressed at: --compression-level over box.compression_level, else the compressor's default. */
+export function boxCompressionLevel(state: Pick<BuildState, 'env' | 'target'>): number {
+  return state.env.compressionLevel ?? state.target.loaded.definition.box.compression_level ?? COMPRESSION_LEVELS[boxCompression(state)].default;
 }
 
 /** A short tool call inside a step (a hypervisor's tool, qemu-img): at most a minute, and never past the step's or cleanup's own limit. */

@@ -8,7 +8,7 @@ import { PassThrough, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pipeThroughProgram } from '../exec/filter-program.ts';
-import type { TarCompressor } from '../store/box-packager.ts';
+import type { BoxCompressor } from '../store/box-packager.ts';
 
 
 export interface ReceivedContent {
@@ -37,7 +37,7 @@ export class ContentSinkError extends Error {
 export async function openContentSink(options: {
   /** The host's loopback as the guest reaches it. */
   guestHost: string;
-  compressor: TarCompressor;
+  compressor: BoxCompressor;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
 }): Promise<ContentSink> {
@@ -100,8 +100,8 @@ export async function openContentSink(options: {
     const source = new PassThrough();
     try {
       const arriving = pipeline(socket, counted, source, signal);
-      if ('zlibLevel' in options.compressor) {
-        await Promise.all([arriving, pipeline(source, createGzip({ level: options.compressor.zlibLevel }), discard, signal)]);
+      if (options.compressor.kind === 'zlib') {
+        await Promise.all([arriving, pipeline(source, createGzip({ level: options.compressor.level }), discard, signal)]);
       } else {
         const { command, args } = options.compressor;
         await Promise.all([arriving, pipeThroughProgram(source, discard, { command, args, ...(options.env ? { env: options.env } : {}), ...signal })]);

@@ -84,6 +84,8 @@ export interface BuildRunOptions {
   aptCachePort?: number;
   /** Overrides each definition's box.compression for the boxes boxsmith packages. */
   compression?: BoxCompression;
+  /** Overrides each definition's box.compression_level (checked by the caller against the compression in effect). */
+  compressionLevel?: number;
 }
 
 export interface BuildRunOutcome {
@@ -137,6 +139,7 @@ export async function runBuilds(options: BuildRunOptions): Promise<BuildRunOutco
         smokeTest: options.smokeTest,
         ...(options.dockerImage ? { dockerImage: options.dockerImage } : {}),
         ...(options.compression ? { compression: options.compression } : {}),
+        ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
       };
       console.log(`run ${runId}: logs in ${logRoot}`);
       console.log(aptCache ? `package cache: apt-cacher-ng (pid ${aptCache.pid}) on ${aptCache.hostUrl} (guests: ${aptCache.guestUrl})` : 'package cache: off');

@@ -7,14 +7,14 @@ import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { StepContext } from '../exec/steps.ts';
 import { runCaptured } from '../exec/captured.ts';
-import { DEFAULT_COMPRESSION_LEVELS, guestCompressorCommand } from '../definitions/names.ts';
+import { guestCompressorCommand } from '../definitions/compression-level.ts';
 import { BOX_VAGRANTFILE, boxProvider, GUEST_MANIFEST } from '../render/context.ts';
 import { writeChecksumFile } from '../store/box-store.ts';
 import { virtualboxLayout, vmwareLayout } from '../store/box-layouts.ts';
 import { libvirtLayout, packageBox, type BoxLayout } from '../store/box-packager.ts';
 import { readManifest } from '../store/manifest.ts';
 import { createStaging, removeStaging as removeStagingFolder, stagedFiles, stagingDir } from '../store/staging.ts';
-import { boxCompression, boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
+import { boxCompression, boxCompressionLevel, boxDirectory, toolTimeoutMs, type BuildState, type GuestContent } from './build-state.ts';
 
 /** Packages the box from what Packer left and stages it, with its checksum, beside its final folder. */
 export async function packageStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -35,7 +35,7 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   if (!env.keepWork) env.watchdog?.register({ type: 'scratch', path: stagingDir(versionDir, provider, env.runId) });
   state.staging = createStaging(versionDir, provider, env.runId);
   const box = stagedFiles(state.staging).box;
-  const packed = await packageBox(layout, box, { compression: boxCompression(state), signal: ctx.signal });
+  const packed = await packageBox(layout, box, { compression: boxCompression(state), level: boxCompressionLevel(state), signal: ctx.signal });
   const expected = ['metadata.json', 'Vagrantfile', ...layout.files.map((file) => file.name)];
   if (packed.entries.join(' ') !== expected.join(' ')) throw new Error(`${box}: packaged ${packed.entries.join(', ')}, expected ${expected.join(', ')}`);
   writeChecksumFile(box, packed.sha256);
@@ -43,6 +43,7 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   state.stagedBox = box;
   state.sha256 = packed.sha256;
   state.compression = packed.compression;
+  state.compressionLevel = packed.level;
   state.guest = guest;
 }
 
@@ -104,7 +105,7 @@ function readGuestContent(file: string, state: BuildState): GuestContent {
     return Number(value);
   };
   const compression = boxCompression(state);
-  const level = DEFAULT_COMPRESSION_LEVELS[compression];
+  const level = boxCompressionLevel(state);
   const content = { used_bytes: count('used_bytes'), tar_bytes: count('tar_bytes'), compression, level };
   const { hostContent } = state;
   if (hostContent) {

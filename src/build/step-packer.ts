@@ -8,10 +8,10 @@ import type { CleanupContext, StepContext } from '../exec/steps.ts';
 import { toolPath } from '../exec/tools.ts';
 import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from '../exec/vm-teardown.ts';
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
-import { guestCompressorCommand } from '../definitions/names.ts';
+import { guestCompressorCommand } from '../definitions/compression-level.ts';
 import { packerOutput, sourceRef } from '../render/context.ts';
 import { boxCompressor } from '../store/box-packager.ts';
-import { boxCompression, stepRunner, toolTimeoutMs, type BuildState } from './build-state.ts';
+import { boxCompression, boxCompressionLevel, stepRunner, toolTimeoutMs, type BuildState } from './build-state.ts';
 import { openContentSink } from './content-sink.ts';
 
 export async function packerStep(state: BuildState, ctx: StepContext): Promise<void> {
@@ -54,9 +54,10 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   // content-size.sh's tar of the guest's files: compressed here, as the box will be, where the NAT
   // reaches the host's loopback (10.0.2.2); VMware's guest compresses it itself.
   const compression = boxCompression(state);
-  variables.content_compressor = guestCompressorCommand(compression);
+  const level = boxCompressionLevel(state);
+  variables.content_compressor = guestCompressorCommand(compression, level);
   if (target.provider !== 'vmware') {
-    state.contentSink = await openContentSink({ guestHost: '10.0.2.2', compressor: boxCompressor(compression), signal: ctx.signal });
+    state.contentSink = await openContentSink({ guestHost: '10.0.2.2', compressor: boxCompressor(compression, level), signal: ctx.signal });
     variables.content_sink = state.contentSink.guestAddress;
   }
   mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });

@@ -24,6 +24,7 @@ export async function recordStep(state: BuildState): Promise<void> {
     size,
     sha256: state.sha256!,
     compression: state.compression!,
+    ...(state.compressionLevel !== undefined ? { compression_level: state.compressionLevel } : {}),
     git_revision: await gitRevision(),
     packer_version: env.packer.version,
     // As the input hash has it: one reading, so the record and its hash cannot disagree.

@@ -1,6 +1,7 @@
 // Parsers of option values, shared by the commands. Each returns the value or throws a message
 // saying what was expected; src/cli/spec.ts adds the command and option to it.
 import { BOX_COMPRESSIONS, PROVIDERS, STAGES, type BoxCompression, type Provider } from '../definitions/names.ts';
+import { COMPRESSION_LEVELS } from '../definitions/compression-level.ts';
 import { parseTimeoutOverrides } from '../exec/timeouts.ts';
 import { isBoxVersion, isNewBoxVersion } from '../store/box-store.ts';
 import { parseTarget, type PublishTarget } from '../publish/target.ts';
@@ -41,6 +42,16 @@ export function boxVersion(text: string): string {
 export function boxCompression(text: string): BoxCompression {
   if (!(BOX_COMPRESSIONS as readonly string[]).includes(text)) throw new Error(`takes ${BOX_COMPRESSIONS.join(', ')}, not "${text}"`);
   return text as BoxCompression;
+}
+
+/** A whole number some compression takes (0-19); checked against the compression in effect once the definitions are read. */
+export function compressionLevel(text: string): number {
+  const highest = Math.max(...Object.values(COMPRESSION_LEVELS).map((levels) => levels.max));
+  if (!/^\d+$/.test(text) || Number(text) > highest) {
+    const ranges = Object.entries(COMPRESSION_LEVELS).map(([name, { min, max }]) => `${name} ${min}-${max}`).join(', ');
+    throw new Error(`takes a compression level (${ranges}), not "${text}"`);
+  }
+  return Number(text);
 }
 
 /** `qemu` or `qemu,virtualbox`. */

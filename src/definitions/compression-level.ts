@@ -22,3 +22,8 @@ export function compressionLevelProblem(compression: BoxCompression, level: numb
   const { min, max } = COMPRESSION_LEVELS[compression];
   return Number.isInteger(level) && level >= min && level <= max ? undefined : `${level} is not a ${compression} level (${min}-${max})`;
 }
+
+/** The command a guest compresses a tar with as the box is compressed (one core: the guest has its own). */
+export function guestCompressorCommand(compression: BoxCompression, level = COMPRESSION_LEVELS[compression].default): string {
+  return `${compression} -${level}`;
+}

@@ -3,7 +3,7 @@
 // made here, in code that tests can read.
 import path from 'node:path';
 import { dockerStaticFile, type LoadedDefinition } from '../definitions/load.ts';
-import { guestCompressorCommand } from '../definitions/names.ts';
+import { guestCompressorCommand } from '../definitions/compression-level.ts';
 import type { Definition, Provider } from '../definitions/schema.ts';
 import type { PackerVersion } from '../packer/version.ts';
 import { hclList, hclString, hclTemplate } from './hcl.ts';
@@ -178,7 +178,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
       ...packer,
       plugins: definition.providers.map((provider) => PLUGINS[provider]),
     },
-    content_compressor: guestCompressorCommand(definition.box.compression),
+    content_compressor: guestCompressorCommand(definition.box.compression, definition.box.compression_level),
     sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
     source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
     iso: base.kind === 'iso' ? base.iso! : false,

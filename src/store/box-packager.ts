@@ -93,14 +93,6 @@ export function boxCompressor(compression: BoxCompression, level?: number, env: 
   }
 }
 
-/** How a tar is compressed exactly as packageBox compresses a box: a program on all cores, or node's zlib. */
-export type TarCompressor = { command: string; args: readonly string[] } | { zlibLevel: number };
-
-export function boxCompressor(compression: BoxCompression, env: NodeJS.ProcessEnv = process.env): TarCompressor {
-  const command = compressorCommand(compression, env);
-  return command ? { command: command[0], args: command[1] } : { zlibLevel: 6 };
-}
-
 /** Packages `layout` into `destination` (its folder must exist). */
 export async function packageBox(
   layout: BoxLayout,

@@ -22,6 +22,8 @@ const BuildRecordSchema = Type.Object({
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
   /** How the box file is compressed (absent from records before boxsmith packaged boxes itself). */
   compression: Type.Optional(Type.Union([...BOX_COMPRESSIONS, 'none'].map((name) => Type.Literal(name)))),
+  /** The compressor's level, where boxsmith packaged the box (absent from records before it was chosen). */
+  compression_level: Type.Optional(Type.Integer({ minimum: 0 })),
   git_revision: Type.String(),
   packer_version: Type.String(),
   hypervisor_version: Type.String(),

@@ -70,7 +70,7 @@ describe('content-size.sh and the build host listener', () => {
   });
 
   it('a listener no tar came to says so in one line once the guest is done', async () => {
-    const sink = await openContentSink({ guestHost: '10.0.2.2', compressor: { zlibLevel: 6 } });
+    const sink = await openContentSink({ guestHost: '10.0.2.2', compressor: { kind: 'zlib', level: 6 } });
     assert.match(sink.guestAddress, /^10\.0\.2\.2:\d+:[0-9a-f]{32}$/);
     await assert.rejects(sink.finished(), /^ContentSinkError: no tar of the guest's files came to 127\.0\.0\.1:\d+ \(scripts\/content-size\.sh\)$/);
   });

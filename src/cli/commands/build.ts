@@ -4,7 +4,8 @@ import { cacheRoot } from '../../inputs/cache.ts';
 import { parsePackerVersion } from '../../packer/version.ts';
 import { UsageError } from '../errors.ts';
 import { defineCommand, flag, list, value } from '../spec.ts';
-import { boxCompression, newBoxVersion, nonEmpty, port, providers, stageTimeouts, wholeNumber } from '../values.ts';
+import { compressionLevelProblem } from '../../definitions/compression-level.ts';
+import { boxCompression, compressionLevel, newBoxVersion, nonEmpty, port, providers, stageTimeouts, wholeNumber } from '../values.ts';
 
 /** The output folders of a run, each checked to be writable before the run starts. */
 export async function checkedOutputDirectories(): Promise<{ boxesDir: string; workRoot: string; logsDir: string }> {
@@ -39,6 +40,7 @@ export const build = defineCommand({
     'no-apt-cache': flag('do not start the package cache'),
     'apt-cache-port': value('P', "the package cache's port (default 3142, or any free one)", port),
     compression: value('C', "gzip, zstd or xz for the boxes boxsmith packages, every provider's (default: the definition's box.compression)", boxCompression),
+    'compression-level': value('N', "the compressor's level (gzip 1-9, zstd 1-19, xz 0-9; default: the definition's box.compression_level, else 6, 3, 6)", compressionLevel),
     'packer-version': value('V', 'render for this Packer version instead of the installed one', (text) => (parsePackerVersion(text), text)),
   },
   run: async ({ options, positionals }) => {
@@ -50,6 +52,13 @@ export const build = defineCommand({
     const { buildSummary, planBuilds, runBuilds } = await import('../../build/run.ts');
     const { defaultVersion, packerVersionFor } = await import('../../run-settings.ts');
     const boxes = positionals.map((box) => loadDefinition(box));
+    const level = options['compression-level'];
+    for (const { box, definition } of level !== undefined ? boxes : []) {
+      const compression = options.compression ?? definition.box.compression;
+      const problem = compressionLevelProblem(compression, level!);
+      const from = options.compression ? 'the --compression given' : `${box}'s box.compression`;
+      if (problem) throw new UsageError(`--compression-level: ${problem}; ${compression} is ${from}`, 'build');
+    }
     let plan;
     try {
       plan = planBuilds(boxes, requested);
@@ -75,6 +84,7 @@ export const build = defineCommand({
       ...(options['docker-image'] ? { dockerImage: options['docker-image'] } : {}),
       aptCache: !options['no-apt-cache'],
       ...(options.compression ? { compression: options.compression } : {}),
+      ...(level !== undefined ? { compressionLevel: level } : {}),
       ...(options['apt-cache-port'] !== undefined ? { aptCachePort: options['apt-cache-port'] } : {}),
     });
     console.log(`\n${buildSummary(outcome.results, plan.skipped)}`);
