@@ -381,6 +381,38 @@ describe('VirtualBox and VMware boxes packaged by boxsmith from the output direc
   });
 });
 
+describe('compression level (stand-in packer; boxsmith packages the QEMU box)', () => {
+  it("with a stand-in packer: the definition's box.compression_level, --compression-level 1 over it, and none (gzip's 6): the record carries the level the box was written at", () => {
+    const { env, boxDir } = sandbox();
+    const definition = path.join(env.BOXSMITH_DEFINITIONS, 'standin.yaml');
+    const original = readFileSync(definition, 'utf8');
+    // gzip's header says the fastest and the best level (XFL, byte 8: 4 and 2), 0 for the others (RFC 1952).
+    for (const [version, setting, args, level, xfl] of [
+      ['8.0.0', '', [], 6, 0],
+      ['8.0.1', 'box:\n  compression_level: 9\n', [], 9, 2],
+      ['8.0.2', 'box:\n  compression_level: 9\n', ['--compression-level', '1'], 1, 4],
+    ] as const) {
+      writeFileSync(definition, `${original}${setting}`);
+      const result = build(env, ['standin', '--version', version, ...args]);
+      assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+      const dir = boxDir('standin', version);
+      const record = JSON.parse(readFileSync(path.join(dir, 'libvirt.json'), 'utf8'));
+      assert.equal(record.compression, 'gzip');
+      assert.equal(record.compression_level, level);
+      assert.equal(readFileSync(path.join(dir, 'libvirt.box'))[8], xfl, `${version}: the gzip header's XFL`);
+    }
+  });
+
+  it('with a stand-in packer: --compression-level out of range for the compression in effect is a usage error before any build', () => {
+    const { env, root } = sandbox();
+    const result = build(env, ['standin', '--compression', 'xz', '--compression-level', '12']);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /^boxsmith: --compression-level: 12 is not an xz level \(0-9\); xz is the --compression given$/m);
+    assert.doesNotMatch(result.stdout, /^run \S+: logs in/m, 'no run started');
+    assert.ok(!existsSync(path.join(root, 'work')) || workFolders(root).length === 0, 'no build folder');
+  });
+});
+
 describe('boxsmith nightly with a stand-in packer', () => {
   it('a box whose smoke test fails is not published; the report names the failure; exit 1', () => {
     const { env, root } = sandbox();

@@ -142,6 +142,46 @@ describe('bad definitions', () => {
     assert.equal(definition.box.compression, 'xz');
   });
 
+  it('box.compression_level: absent by default (the compressor\'s own), taken within the compression\'s range', () => {
+    assert.equal(loadDefinition('debian-12').definition.box.compression_level, undefined);
+    const dir = definitionsCopy();
+    for (const [compression, level] of [['gzip', 1], ['gzip', 9], ['zstd', 19], ['xz', 0]] as const) {
+      writeFileSync(path.join(dir, 'level.yaml'), `extends: debian-12\nbox:\n  compression: ${compression}\n  compression_level: ${level}\n`);
+      assert.deepEqual(loadDefinition('level', dir).definition.box, { compression, compression_level: level });
+    }
+  });
+
+  it('box.compression_level out of range for the compression in effect: one problem naming the file, line and key path, and the range', () => {
+    const dir = definitionsCopy();
+    for (const [compression, level, range] of [['gzip', 12, 'a gzip level (1-9)'], ['gzip', 0, 'a gzip level (1-9)'], ['zstd', 20, 'a zstd level (1-19)'], ['xz', 10, 'an xz level (0-9)']] as const) {
+      writeFileSync(path.join(dir, 'odd.yaml'), `extends: debian-12\nbox:\n  compression: ${compression}\n  compression_level: ${level}\n`);
+      const problems = problemsOf(() => loadDefinition('odd', dir));
+      assert.equal(problems.length, 1, JSON.stringify(problems));
+      assert.equal(problems[0]!.file, path.join(dir, 'odd.yaml'));
+      assert.equal(problems[0]!.keyPath, 'box.compression_level');
+      assert.deepEqual([problems[0]!.line, problems[0]!.column], [4, 22]);
+      assert.equal(problems[0]!.message, `${level} is not ${range}`);
+    }
+    // A level a definition took is checked against the compression a box extending it sets over it: the problem is at the level.
+    writeFileSync(path.join(dir, 'zstd-19.yaml'), 'extends: debian-12\nbox:\n  compression: zstd\n  compression_level: 19\n');
+    assert.equal(loadDefinition('zstd-19', dir).definition.box.compression_level, 19);
+    writeFileSync(path.join(dir, 'gzip-19.yaml'), 'extends: zstd-19\nbox:\n  compression: gzip\n');
+    const [inherited] = problemsOf(() => loadDefinition('gzip-19', dir));
+    assert.equal(inherited!.file, path.join(dir, 'zstd-19.yaml'));
+    assert.deepEqual([inherited!.line, inherited!.column], [4, 22]);
+    assert.equal(inherited!.keyPath, 'box.compression_level');
+    assert.equal(inherited!.message, '19 is not a gzip level (1-9)');
+  });
+
+  it('box.compression_level that is not a whole number: a type error at the value', () => {
+    const dir = definitionsCopy();
+    writeFileSync(path.join(dir, 'odd.yaml'), 'extends: debian-12\nbox:\n  compression_level: fast\n');
+    const [problem] = problemsOf(() => loadDefinition('odd', dir));
+    assert.equal(problem!.keyPath, 'box.compression_level');
+    assert.deepEqual([problem!.line, problem!.column], [3, 22]);
+    assert.match(problem!.message, /must be an integer, not string "fast"/);
+  });
+
   it('extends naming a missing base: the extends line', () => {
     const dir = definitionsCopy();
     writeFileSync(path.join(dir, 'orphan.yaml'), '# an orphan\nextends: centos\nbox_name: orphan\n');

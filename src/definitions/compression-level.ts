@@ -20,7 +20,7 @@ export const COMPRESSION_LEVELS: Record<BoxCompression, CompressionLevels> = {
 /** What is wrong with `level` for `compression` ("12 is not a gzip level (1-9)"), or undefined. */
 export function compressionLevelProblem(compression: BoxCompression, level: number): string | undefined {
   const { min, max } = COMPRESSION_LEVELS[compression];
-  return Number.isInteger(level) && level >= min && level <= max ? undefined : `${level} is not a ${compression} level (${min}-${max})`;
+  return Number.isInteger(level) && level >= min && level <= max ? undefined : `${level} is not ${compression === 'xz' ? 'an' : 'a'} ${compression} level (${min}-${max})`;
 }
 
 /** The command a guest compresses a tar with as the box is compressed (one core: the guest has its own). */

@@ -1,13 +1,14 @@
 // boxsmith's packager on a real small qcow2 (qemu-img, mixed zeros/text/random): each compression
 // packaged as libvirt, read back by inspectBox and added by Debian's vagrant with its own VAGRANT_HOME
-// (adding a box boots nothing); an existing destination is refused, never replaced.
+// (adding a box boots nothing); a level other than the default really changes the box; an existing
+// destination is refused, never replaced.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { inspectBox } from '../../src/store/box-file.ts';
-import { BOX_COMPRESSIONS, libvirtLayout, packageBox } from '../../src/store/box-packager.ts';
+import { BOX_COMPRESSIONS, boxCompressor, libvirtLayout, packageBox } from '../../src/store/box-packager.ts';
 import { run, tempDir } from '../helpers.ts';
 import { VAGRANT, vagrant } from '../publish/vagrant-client.ts';
 
@@ -51,6 +52,46 @@ for (const compression of BOX_COMPRESSIONS) {
     assert.match(added.output, /Successfully added box 't\/x' \(v0\) for 'libvirt'/);
   });
 }
+
+/** A file of varied text (numbered lines), where gzip's levels differ in size. */
+function textFile(dir: string): string {
+  const file = path.join(dir, 'text.img');
+  writeFileSync(file, Array.from({ length: 200_000 }, (_, i) => `line ${i}: ${(i * 7919) % 10007} boxsmith ${(i * 31) % 97}\n`).join(''));
+  return file;
+}
+
+for (const [what, env] of [
+  ['pigz', process.env],
+  ["node's zlib (no pigz on PATH)", { ...process.env, PATH: '/nonexistent' }],
+] as const) {
+  test(`gzip at level 1 and 9 with ${what}: two different boxes, the smaller at 9, each saying its level; without a level, 6`, async () => {
+    const dir = tempDir();
+    const file = textFile(dir);
+    const layout = { metadata: { provider: 'libvirt' }, files: [{ name: 'box.img', source: file }] };
+    const sizes: Record<number, number> = {};
+    for (const level of [1, 9, undefined]) {
+      const packaged = await packageBox(layout, path.join(dir, `level-${level ?? 'default'}.box`), { compression: 'gzip', level, env });
+      assert.equal(packaged.level, level ?? 6);
+      assert.equal((await inspectBox(packaged.file, 'libvirt')).sha256, packaged.sha256);
+      sizes[packaged.level] = packaged.size;
+    }
+    assert.ok(sizes[9]! < sizes[1]!, `level 9 (${sizes[9]} bytes) is smaller than level 1 (${sizes[1]} bytes)`);
+    assert.ok(sizes[6]! < sizes[1]! && sizes[6]! >= sizes[9]!, `the default, 6 (${sizes[6]} bytes), lies between`);
+  });
+}
+
+test('boxCompressor: the program and level per compression, defaults gzip 6, zstd 3, xz 6; a level the compression does not take is refused', () => {
+  const flags = (compressor: ReturnType<typeof boxCompressor>) => (compressor.kind === 'program' ? compressor.args.filter((arg) => /^-\d+$/.test(arg)) : []);
+  assert.deepEqual(flags(boxCompressor('gzip')), ['-6']);
+  assert.deepEqual(flags(boxCompressor('zstd')), ['-3']);
+  assert.deepEqual(flags(boxCompressor('xz')), ['-6']);
+  assert.deepEqual(flags(boxCompressor('zstd', 19)), ['-19']);
+  assert.deepEqual(flags(boxCompressor('xz', 0)), ['-0']);
+  assert.deepEqual(boxCompressor('gzip', 2, { PATH: '/nonexistent' }), { kind: 'zlib', level: 2 });
+  assert.throws(() => boxCompressor('gzip', 0), /^Error: compression level 0 is not a gzip level \(1-9\)$/);
+  assert.throws(() => boxCompressor('zstd', 20), /20 is not a zstd level \(1-19\)/);
+  assert.throws(() => boxCompressor('xz', 10), /10 is not an xz level \(0-9\)/);
+});
 
 test('an aborted packaging leaves no file in the destination folder', async () => {
   const dir = tempDir();

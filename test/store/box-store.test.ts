@@ -128,6 +128,16 @@ describe('build records', () => {
     });
   }
 
+  it('compression_level: carried beside compression; a record from before it (neither) is still read; a level that is not a whole number is refused', () => {
+    const written = file();
+    writeBuildRecord(written, record({ compression: 'gzip', compression_level: 1 }));
+    assert.equal(readBuildRecord(written).compression_level, 1);
+    writeBuildRecord(written, record());
+    assert.equal(readBuildRecord(written).compression_level, undefined);
+    writeFileSync(written, JSON.stringify({ ...record(), compression: 'gzip', compression_level: 'fast' }));
+    assert.throws(() => readBuildRecord(written), /libvirt\.json is not a build record: compression_level must be integer$/);
+  });
+
   it('the record of another box, version or provider does not describe this box', () => {
     const written = file();
     writeBuildRecord(written, record());
