@@ -6,14 +6,14 @@
 // equal box size: the packager at gzip levels 1..6, up to the first whose box is no larger than
 // Packer's (whose "level 6" does less work than zlib's), and the ratio at that level. Then, per
 // compression, on a smaller disk of the same mix: box size, pack time, and `vagrant box add` time.
-// The disk is a qcow2 of BENCH_PACKAGE_GIB (default 2) GiB of mixed content: thirds of zeros, text
-// and random. Prints ratios; asserts no time.
+// The disk is a qcow2 of BENCH_PACKAGE_GIB (default 2) GiB of mixed content: thirds of zeros,
+// this host's files (hostFiles) and random. Prints ratios; asserts no time.
 //
 // Packer's leg needs a VM run by the qemu builder (its post-processor takes only a builder's
 // artifact): the disk has no boot sector, and with `-boot reboot-timeout=0 -no-reboot` SeaBIOS's
 // failed boot ends QEMU at once, which Packer (communicator "none") takes as the VM shutting down.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findExecutable } from '../src/exec/tools.ts';
@@ -33,11 +33,41 @@ const line = (name: string, value: string) => console.log(`  ${name.padEnd(52)} 
 const seconds = (value: number) => `${value.toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-/** A qcow2 of `size` GiB: thirds of zeros, text and random, in 64 MiB pieces. */
+/**
+ * `size` bytes of this host's /usr, as a guest's disk holds it (programs, libraries, their text):
+ * whole files, every n-th of /usr's regular files in path order so the sample spans the tree. Real
+ * files, because gzip's levels (and Packer's pgzip against zlib) differ on them as on a box's disk,
+ * where one repeated line or made-up text do not show it.
+ */
+function hostFiles(size: number): Buffer {
+  const files = (readdirSync('/usr', { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .sort();
+  const sizes = files.map((file) => statSync(file).size);
+  const total = sizes.reduce((sum, n) => sum + n, 0);
+  const stride = Math.max(1, Math.floor(total / size / 1.5));
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (let pass = 0; length < size && pass < stride; pass++) {
+    for (let i = pass; i < files.length && length < size; i += stride) {
+      try {
+        const part = readFileSync(files[i]!);
+        parts.push(part);
+        length += part.length;
+      } catch {
+        // unreadable: skipped
+      }
+    }
+  }
+  return Buffer.concat(parts).subarray(0, size);
+}
+
+/** A qcow2 of `size` GiB: thirds of zeros, files of this host's /usr and random, in 64 MiB pieces. */
 function mixedDisk(name: string, size: number): string {
   const raw = path.join(dir, `${name}.raw`);
   const piece = 64 << 20;
-  const text = Buffer.from('Lorem ipsum dolor sit amet, boxsmith bench line of text\n'.repeat(Math.ceil(piece / 56))).subarray(0, piece);
+  const text = hostFiles(piece);
   writeFileSync(raw, '');
   for (let i = 0; i < Math.max(3, Math.round((size * 1024 ** 3) / piece)); i++) {
     const kind = i % 3;
@@ -121,7 +151,7 @@ try {
   const tarPigz = await time(() => execFileSync('sh', ['-c', 'tar -C "$1" -cf - metadata.json box.img | pigz -6 -p2 | sha256sum >/dev/null', 'sh', path.join(work, 'qemu')]));
   const sameDisk = entrySha256(packer.box, 'box.img', 'pigz') === entrySha256(box, 'box.img', 'pigz');
 
-  console.log(`${gib} GiB qcow2 of zeros, text and random (${mib(statSync(packer.outputDisk).size)} as Packer left it), gzip level 6:`);
+  console.log(`${gib} GiB qcow2 of zeros, this host's /usr files and random (${mib(statSync(packer.outputDisk).size)} as Packer left it), gzip level 6:`);
   line("Packer's vagrant post-processor", `${seconds(packer.seconds)}  box ${mib(statSync(packer.box).size)}`);
   line('  + the re-reads (inspectBox + copy into staging)', seconds(rereads));
   line('boxsmith packager (one pass, hashed)', `${seconds(packager)}  box ${mib(statSync(box).size)}`);
