@@ -12,7 +12,9 @@
 //   the files the rest names under `${path.root}` are the ones hashed. A VMware-only script thus
 //   never reaches the qemu cell's hash, with no list to keep by hand;
 // - boxsmith's code that shapes the box beyond what it renders: `src/build/step-packer.ts` (the
-//   variables and flags Packer runs with). The render code and templates need no entry of their
+//   variables and flags Packer runs with), and the packaging, which writes every box's tar:
+//   `src/build/step-package.ts`, `src/store/box-packager.ts` and `src/store/box-layouts.ts` (the
+//   entries, their order, metadata.json, the compressor). The render code and templates need no entry of their
 //   own: their effect on this cell is the rendered files above, and a change that leaves those
 //   as they were cannot change the box. The smoke test decides whether a box passes, not what is
 //   in it, so it is not an input;
@@ -36,7 +38,7 @@ import { runCaptured } from '../exec/captured.ts';
 import { toolPath } from '../exec/tools.ts';
 
 /** boxsmith's own files that shape every box beyond what is rendered (see above). */
-const SHAPING_CODE = ['src/build/step-packer.ts'];
+const SHAPING_CODE = ['src/build/step-packer.ts', 'src/build/step-package.ts', 'src/store/box-packager.ts', 'src/store/box-layouts.ts'];
 
 export interface BoxInputs {
   /** sha256 over `inputs` (absent when an input is unknown). */

@@ -2,10 +2,13 @@
 // uses is read from the rendered template, so another provider's script or source block is no
 // input of it; the input hash follows every input, and there is none while one is unknown.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { boxInputs, changedInputs, inputHash, templateFor, usedFiles } from '../../src/build/box-inputs.ts';
 import { loadDefinition } from '../../src/definitions/load.ts';
-import { renderBox } from '../../src/render/render.ts';
+import { REPO_ROOT, renderBox } from '../../src/render/render.ts';
 
 const PACKER = { version: '1.6.6', modern: false };
 const ubuntu = () => renderBox('ubuntu-14.04', { packer: PACKER });
@@ -55,6 +58,15 @@ describe('the inputs of a box x provider', () => {
     const offline = await boxInputs(loaded, 'qemu', { packer: PACKER, readArchive: async () => { throw new Error('cannot read the archive state from http://x/InRelease: offline'); } });
     assert.equal(offline.input_hash, undefined);
     assert.deepEqual(offline.unknown, { archive: 'cannot read the archive state from http://x/InRelease: offline' });
+  });
+
+  it('boxsmith\'s code that runs Packer and packages the box is an input of every cell, by its path', async () => {
+    for (const provider of ['qemu', 'virtualbox', 'vmware'] as const) {
+      const { inputs } = await boxInputs(loadDefinition('ubuntu-14.04'), provider, { packer: PACKER, readArchive: async () => ARCHIVE });
+      for (const file of ['src/build/step-packer.ts', 'src/build/step-package.ts', 'src/store/box-packager.ts', 'src/store/box-layouts.ts']) {
+        assert.equal(inputs[file], createHash('sha256').update(readFileSync(path.join(REPO_ROOT, file))).digest('hex'), `${provider}: ${file}`);
+      }
+    }
   });
 
   it('the debootstrap box: the base image key is an input instead of an ISO checksum', async () => {
