@@ -3,10 +3,12 @@
 # files as one tar, compressed as the box is. That is the size no box of this guest can beat; the
 # box's ratio to it says what the disk image still carries (unreturned free space, fragmentation).
 # Run last, after minimize.sh, on the guest as shipped.
-#   - BOXSMITH_CONTENT_SINK=host:port:token: the tar goes over TCP to boxsmith on the build host,
-#     which counts and compresses it there. QEMU's and VirtualBox's NAT reach the host's loopback as
-#     10.0.2.2; compressing ~1 GB in a guest under software emulation takes minutes, on the host
-#     seconds. The token tells boxsmith's listener this stream is its build's.
+#   - BOXSMITH_CONTENT_SINK=virtio:NAME (QEMU): the tar goes to the virtio-serial port
+#     /dev/virtio-ports/NAME, which QEMU passes to boxsmith on the build host; it counts and
+#     compresses it there (compressing ~1 GB in a guest under software emulation takes minutes,
+#     on the host seconds; the port carries it as fast as the guest reads its disk).
+#   - BOXSMITH_CONTENT_SINK=host:port:token (VirtualBox): the same over TCP; the NAT reaches the
+#     host's loopback as 10.0.2.2. The token tells boxsmith's listener this stream is its build's.
 #   - Without it (VMware's NAT does not reach the host's loopback), the guest compresses the tar
 #     itself with BOXSMITH_CONTENT_COMPRESSOR (e.g. "gzip -6").
 # Written to the manifest folder (/run, a tmpfs) as content.tsv; Packer downloads it.
@@ -36,7 +38,12 @@ archive() {
 
 {
   printf 'used_bytes\t%s\n' "$used"
-  if [ -n "${BOXSMITH_CONTENT_SINK:-}" ]; then
+  if [[ ${BOXSMITH_CONTENT_SINK:-} == virtio:* ]]; then
+    port="${BOXSMITH_VIRTIO_PORTS:-/dev/virtio-ports}/${BOXSMITH_CONTENT_SINK#virtio:}"
+    [ -e "$port" ] || { echo "content-size.sh: no virtio-serial port $port" >&2; exit 1; }
+    archive > "$port"
+    printf 'sent_to\t%s\n' "$port"
+  elif [ -n "${BOXSMITH_CONTENT_SINK:-}" ]; then
     host=${BOXSMITH_CONTENT_SINK%%:*}
     rest=${BOXSMITH_CONTENT_SINK#*:}
     port=${rest%%:*}

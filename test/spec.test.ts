@@ -1,12 +1,13 @@
 // Each point of the box spec, asserted separately in the rendered files (not golden snapshots), and
 // shown to come from the definition: change the definition, the build changes with it.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadDefinition } from '../src/definitions/load.ts';
-import { GUEST_MANIFEST, provisioningPlan, QEMU_DISK_NAME, scriptEnvironment } from '../src/render/context.ts';
-import { renderBox } from '../src/render/render.ts';
+import { CONTENT_PORT_NAME, GUEST_MANIFEST, provisioningPlan, QEMU_DISK_NAME, scriptEnvironment } from '../src/render/context.ts';
+import { renderBox, renderToDirectory } from '../src/render/render.ts';
 import { hclAttribute, REPO_ROOT, sourceBlock, tempDir } from './helpers.ts';
 
 const PACKER = { version: '1.6.6', modern: false };
@@ -233,6 +234,27 @@ describe('headless builds that expose nothing beyond loopback', () => {
       assert.equal(hclAttribute(qemu, 'vnc_bind_address'), '"127.0.0.1"');
       assert.match(qemu, /"user,id=user\.0,hostfwd=tcp:127\.0\.0\.1:\{\{ \.SSHHostPort \}\}-:22"/);
       assert.match(qemu, /"-serial", "file:\$\{var\.work_dir\}\/qemu-console\.log"/);
+    });
+  }
+});
+
+describe('the guest\'s tar for the build record reaches boxsmith through a virtio-serial port on QEMU', () => {
+  for (const box of [...UBUNTU, 'debian-12']) {
+    it(`${box}: QEMU's arguments carry the port to a Unix socket (no TCP port) only when boxsmith sets content_socket (packer console)`, () => {
+      const out = path.join(tempDir(), 'rendered');
+      renderToDirectory(box, out, { packer: PACKER });
+      assert.match(sourceBlock(rendered(box).hcl, 'qemu'), /\n {2}qemuargs = concat\(\[\n[\s\S]*?\n {2}\], local\.qemu_content_port\)\n/);
+      const evaluate = (args: string[]) => {
+        const result = spawnSync('packer', ['console', ...args, out], { input: 'jsonencode(local.qemu_content_port)\n', encoding: 'utf8', timeout: 60_000 });
+        assert.equal(result.status, 0, result.stderr);
+        return JSON.parse(result.stdout.trim()) as string[][];
+      };
+      assert.deepEqual(evaluate([]), []);
+      assert.deepEqual(evaluate(['-var', 'content_socket=/tmp/boxsmith-qmp-x/content.sock']), [
+        ['-device', 'virtio-serial-pci,id=boxsmith-serial'],
+        ['-chardev', 'socket,id=boxsmith-content,path=/tmp/boxsmith-qmp-x/content.sock'],
+        ['-device', `virtserialport,bus=boxsmith-serial.0,chardev=boxsmith-content,name=${CONTENT_PORT_NAME}`],
+      ]);
     });
   }
 });

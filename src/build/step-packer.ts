@@ -9,7 +9,7 @@ import { toolPath } from '../exec/tools.ts';
 import { tearDownHypervisorVm, virtualBoxVmRegistered, type HypervisorVm } from '../exec/vm-teardown.ts';
 import { isQemuProcess, isVirtualBoxVmProcess, VmProcessWatch } from '../exec/vm-watch.ts';
 import { guestCompressorCommand } from '../definitions/compression-level.ts';
-import { packerOutput, sourceRef } from '../render/context.ts';
+import { CONTENT_PORT_NAME, packerOutput, sourceRef } from '../render/context.ts';
 import { boxCompressor } from '../store/box-packager.ts';
 import { boxCompression, boxCompressionLevel, stepRunner, toolTimeoutMs, type BuildState } from './build-state.ts';
 import { openContentSink } from './content-sink.ts';
@@ -56,8 +56,15 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
   const compression = boxCompression(state);
   const level = boxCompressionLevel(state);
   variables.content_compressor = guestCompressorCommand(compression, level);
-  if (target.provider !== 'vmware') {
-    state.contentSink = await openContentSink({ guestHost: '10.0.2.2', compressor: boxCompressor(compression, level), signal: ctx.signal });
+  const compressor = boxCompressor(compression, level);
+  if (state.monitorDir) {
+    // QEMU: a virtio-serial port, passed to a socket beside QMP's (a short path in a 0700 folder).
+    const socketPath = path.join(state.monitorDir, 'content.sock');
+    state.contentSink = await openContentSink({ channel: { kind: 'virtio', socketPath, guestPort: CONTENT_PORT_NAME }, compressor, signal: ctx.signal });
+    variables.content_socket = socketPath;
+    variables.content_sink = state.contentSink.guestAddress;
+  } else if (target.provider === 'virtualbox') {
+    state.contentSink = await openContentSink({ channel: { kind: 'tcp', guestHost: '10.0.2.2' }, compressor, signal: ctx.signal });
     variables.content_sink = state.contentSink.guestAddress;
   }
   mkdirSync(path.dirname(state.packerWorkDir), { recursive: true });

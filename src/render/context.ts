@@ -104,6 +104,12 @@ export function provisioningPlan(definition: Definition): ShellProvisioner[] {
  * Packer downloads into `<work_dir>/manifest/`: the installed packages, the kernel, Docker's
  * version; and content-size.sh's counts of the guest's files.
  */
+/**
+ * The virtio-serial port a QEMU build gives content-size.sh for its tar (the guest's
+ * /dev/virtio-ports/<name>), passed by QEMU to boxsmith's Unix socket (`content_socket`).
+ */
+export const CONTENT_PORT_NAME = 'boxsmith.content';
+
 export const GUEST_MANIFEST = { guestDir: '/run/boxsmith-manifest', files: ['packages.tsv', 'kernel', 'docker', 'content.tsv'] } as const;
 
 /** Settings the guest scripts read, as `NAME=value` (values may use the template's variables). */
@@ -178,6 +184,7 @@ export function templateContext(loaded: LoadedDefinition, packer: PackerVersion,
       ...packer,
       plugins: definition.providers.map((provider) => PLUGINS[provider]),
     },
+    content_port: CONTENT_PORT_NAME,
     content_compressor: guestCompressorCommand(definition.box.compression, definition.box.compression_level),
     sources: { virtualbox: has('virtualbox'), vmware: has('vmware'), qemu: has('qemu') },
     source_refs: definition.providers.map((provider) => `source.${sourceRef(provider)}`),
