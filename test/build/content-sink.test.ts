@@ -28,6 +28,14 @@ function runScript(manifestDir: string, environment: Record<string, string>) {
 const fields = (file: string) => new Map(readFileSync(file, 'utf8').trim().split('\n').map((line) => line.split('\t') as [string, string]));
 const shell = (command: string) => Number(execFileSync('bash', ['-o', 'pipefail', '-c', command], { encoding: 'utf8' }).trim());
 
+/** The guest's tar_bytes and the listener's counts are those of the real `tar | wc -c` and `tar | pigz -6 | wc -c` of the files. */
+function assertCountsOfTar(content: Map<string, string>, received: { tarBytes: number; compressedBytes: number }): void {
+  const tarBytes = shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | wc -c`);
+  assert.equal(Number(content.get('tar_bytes')), tarBytes);
+  assert.equal(received.tarBytes, tarBytes);
+  assert.equal(received.compressedBytes, shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | pigz -c -6 | wc -c`));
+}
+
 describe('content-size.sh and the build host listener', () => {
   it('the tar reaches the listener whole and is compressed as the box is (pigz -6): counts equal tar | wc -c and tar | pigz -6 | wc -c', async () => {
     const sink = await openContentSink({ channel: { kind: 'tcp', guestHost: '127.0.0.1' }, compressor: boxCompressor('gzip') });
@@ -46,10 +54,7 @@ describe('content-size.sh and the build host listener', () => {
     const received = await sink.finished();
     sink.close();
     const content = fields(path.join(out, 'content.tsv'));
-    const tarBytes = shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | wc -c`);
-    assert.equal(Number(content.get('tar_bytes')), tarBytes);
-    assert.equal(received.tarBytes, tarBytes);
-    assert.equal(received.compressedBytes, shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | pigz -c -6 | wc -c`));
+    assertCountsOfTar(content, received);
     assert.ok(Number(content.get('used_bytes')) > 0);
     assert.equal(content.get('sent_to'), `127.0.0.1:${sink.port}`);
   });
@@ -106,10 +111,7 @@ describe('content-size.sh and the build host listener', () => {
     const received = await sink.finished();
     sink.close();
     const content = fields(path.join(out, 'content.tsv'));
-    const tarBytes = shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | wc -c`);
-    assert.equal(Number(content.get('tar_bytes')), tarBytes);
-    assert.equal(received.tarBytes, tarBytes);
-    assert.equal(received.compressedBytes, shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | pigz -c -6 | wc -c`));
+    assertCountsOfTar(content, received);
     assert.equal(content.get('sent_to'), path.join(ports, 'boxsmith.content'));
   });
 
