@@ -51,8 +51,9 @@ export async function packerStep(state: BuildState, ctx: StepContext): Promise<v
     env.watchdog?.register({ type: 'scratch', path: state.monitorDir });
     variables.qemu_monitor_socket = path.join(state.monitorDir, 'monitor.sock');
   }
-  // content-size.sh's tar of the guest's files: compressed here, as the box will be, where the NAT
-  // reaches the host's loopback (10.0.2.2); VMware's guest compresses it itself.
+  // content-size.sh's tar of the guest's files, compressed here as the box will be: QEMU's through a
+  // virtio-serial port, VirtualBox's over its NAT to the host's loopback (10.0.2.2); VMware's NAT
+  // reaches no host loopback, so its guest compresses the tar itself.
   const compression = boxCompression(state);
   const level = boxCompressionLevel(state);
   variables.content_compressor = guestCompressorCommand(compression, level);
