@@ -17,7 +17,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { baseImagePrerequisites } from '../../src/build/base-image.ts';
 import { mountsBelow } from '../../src/exec/mounts.ts';
-import { listPids, readProcStat, describeCommand } from '../../src/exec/proc.ts';
+import { listPids, readCmdline, readProcStat, describeCommand } from '../../src/exec/proc.ts';
 import { findExecutable } from '../../src/exec/tools.ts';
 import { cacheRoot } from '../../src/inputs/cache.ts';
 import { runIdsIn, snapshotFolder, snapshotHost, waitUntilClean, type HostSnapshot } from '../faults/leftovers.ts';
@@ -296,8 +296,11 @@ describe('the real chain on QEMU (debian-12), and the faults that kill builds', 
   it('a second nightly with nothing changed boots no VM and builds nothing (debian-12 unchanged since the first); a change to scripts/docker.sh plans a rebuild naming it, a change to a VMware-only script plans nothing for this host', async () => {
     const vmsSeen = new Set<string>();
     const watch = setInterval(() => {
-      // The plan's `qemu-system-x86_64 --version` (the hypervisor version, an input) is no VM.
-      for (const pid of processesMatching(/qemu-system(?!\S* --version$)|packer build|vagrant up|debootstrap/)) vmsSeen.add(describeCommand(pid, readProcStat(pid)?.comm ?? ''));
+      // The plan's `qemu-system-x86_64 --version` (the hypervisor version, an input) is no VM, nor is
+      // it once it has exited and lost its command line ("[qemu-system-x86]", a zombie for a moment:
+      // CI saw it): a VM, Packer or vagrant has its command line for its whole life.
+      const running = processesMatching(/qemu-system(?!\S* --version$)|packer build|vagrant up|debootstrap/).filter((pid) => (readCmdline(pid) ?? []).length > 0);
+      for (const pid of running) vmsSeen.add(describeCommand(pid, readProcStat(pid)?.comm ?? ''));
     }, 100);
     const again = new Running(['nightly', '--version', '1.0.2', '--to', `static:${catalogDir}`, '--report-dir', reportsDir]);
     const status = await again.exited;
