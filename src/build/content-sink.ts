@@ -10,9 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { PassThrough, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
-import { pipeThroughProgram } from '../exec/filter-program.ts';
-import type { BoxCompressor } from '../store/box-packager.ts';
+import { compressStream, type BoxCompressor } from '../store/box-packager.ts';
 
 
 export interface ReceivedContent {
@@ -123,12 +121,7 @@ export async function openContentSink(options: {
     const source = new PassThrough();
     try {
       const arriving = pipeline(socket, counted, source, signal);
-      if (options.compressor.kind === 'zlib') {
-        await Promise.all([arriving, pipeline(source, createGzip({ level: options.compressor.level }), discard, signal)]);
-      } else {
-        const { command, args } = options.compressor;
-        await Promise.all([arriving, pipeThroughProgram(source, discard, { command, args, ...(options.env ? { env: options.env } : {}), ...signal })]);
-      }
+      await Promise.all([arriving, compressStream(source, discard, options.compressor, { ...(options.env ? { env: options.env } : {}), ...signal })]);
     } catch (error) {
       throw new ContentSinkError(`the guest's tar (scripts/content-size.sh) on ${where}: ${(error as Error).message}`);
     }

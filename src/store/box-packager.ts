@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, linkSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
@@ -93,6 +93,21 @@ export function boxCompressor(compression: BoxCompression, level?: number, env: 
   }
 }
 
+/**
+ * Compresses `input` into `output` with `compressor`: node's zlib in this process, or the program
+ * in its own process group (pipeThroughProgram). Resolves when `output` has had the whole stream.
+ */
+export function compressStream(
+  input: NodeJS.ReadableStream | AsyncIterable<Buffer>,
+  output: Writable,
+  compressor: BoxCompressor,
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
+): Promise<void> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  if (compressor.kind === 'zlib') return pipeline(input, createGzip({ level: compressor.level }), output, signal);
+  return pipeThroughProgram(input, output, { command: compressor.command, args: compressor.args, ...(options.env ? { env: options.env } : {}), ...signal });
+}
+
 /** Packages `layout` into `destination` (its folder must exist). */
 export async function packageBox(
   layout: BoxLayout,
@@ -139,17 +154,13 @@ export async function packageBox(
     output = createWriteStream(temporary, { flags: 'wx' });
     wroteTemporary = true;
     const signal = options.signal ? { signal: options.signal } : {};
-    if (compressor.kind === 'zlib') {
-      await pipeline(tar, createGzip({ level: compressor.level }), counting, output, signal);
-    } else {
-      const [compressed, written] = await Promise.allSettled([
-        pipeThroughProgram(tar, counting, { command: compressor.command, args: compressor.args, env, ...signal }),
-        pipeline(counting, output, signal),
-      ]);
-      // A failed write (a full disk) is the cause: a compressor that fails ends its output early,
-      // which the write takes as a normal end.
-      for (const outcome of [written, compressed]) if (outcome.status === 'rejected') throw outcome.reason;
-    }
+    const [compressed, written] = await Promise.allSettled([
+      compressStream(tar, counting, compressor, { env, ...signal }),
+      pipeline(counting, output, signal),
+    ]);
+    // A failed write (a full disk) is the cause: a compressor that fails ends its output early,
+    // which the write takes as a normal end.
+    for (const outcome of [written, compressed]) if (outcome.status === 'rejected') throw outcome.reason;
     // link(2), not rename(2): a file that appeared at the name meanwhile is refused (EEXIST), not replaced.
     try {
       linkSync(temporary, destination);
