@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   packer                                   # builds the boxes (Debian ships 1.6.6)
   qemu-system-x86 qemu-utils               # the hypervisor that runs everywhere, and qemu-img
-  pigz zstd xz-utils                       # boxes compressed on all cores (gzip by pigz, zstd -T0, xz -T0) and read back
+  tabix pigz zstd xz-utils                 # boxes compressed on all cores (gzip by tabix's bgzip, on libdeflate; zstd -T0, xz -T0) and read back
   vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base iptables  # smoke tests, as users run boxes
   debootstrap fdisk e2fsprogs syslinux extlinux syslinux-common  # the Debian base image, made on the host
   libguestfs-tools                         # its LVM volumes, made in libguestfs's appliance (the host needs no device-mapper)

@@ -118,6 +118,8 @@ export interface BuildState {
   compression?: BoxCompression;
   /** The level the staged box was compressed at. */
   compressionLevel?: number;
+  /** The program that compressed it (PackagedBox.compressor). */
+  compressor?: string;
   smoke?: SmokeResult;
   record?: BuildRecord;
   inputs?: BoxInputs;

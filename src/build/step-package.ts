@@ -44,6 +44,7 @@ export async function packageStep(state: BuildState, ctx: StepContext): Promise<
   state.sha256 = packed.sha256;
   state.compression = packed.compression;
   state.compressionLevel = packed.level;
+  state.compressor = packed.compressor;
   state.guest = guest;
 }
 

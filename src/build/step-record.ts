@@ -25,6 +25,7 @@ export async function recordStep(state: BuildState): Promise<void> {
     sha256: state.sha256!,
     compression: state.compression!,
     ...(state.compressionLevel !== undefined ? { compression_level: state.compressionLevel } : {}),
+    ...(state.compressor !== undefined ? { compressor: state.compressor } : {}),
     git_revision: await gitRevision(),
     packer_version: env.packer.version,
     // As the input hash has it: one reading, so the record and its hash cannot disagree.

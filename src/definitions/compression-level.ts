@@ -10,7 +10,7 @@ export interface CompressionLevels {
 }
 
 export const COMPRESSION_LEVELS: Record<BoxCompression, CompressionLevels> = {
-  // pigz and zlib take 0 too, but that is a tar in gzip framing, not compressed.
+  // bgzip, pigz and zlib take 0 too, but that is a tar in gzip framing, not compressed.
   gzip: { min: 1, max: 9, default: 6 },
   // 20-22 need zstd's --ultra and a window too large for some readers.
   zstd: { min: 1, max: 19, default: 3 },

@@ -4,6 +4,7 @@
 // a temporary name in the destination folder linked to the final name when whole (never over a
 // file already there). A failure or abort removes only the temporary files this wrote.
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { createWriteStream, linkSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Writable } from 'node:stream';
@@ -45,6 +46,8 @@ export interface PackagedBox {
   compression: BoxCompression;
   /** The compressor's level it was written at. */
   level: number;
+  /** The program that compressed it (bgzip, pigz, zstd, xz), or zlib: a level means different bytes in each. */
+  compressor: string;
   /** Entry names in tar order. */
   entries: string[];
 }
@@ -64,12 +67,21 @@ export function libvirtLayout(disk: string, virtualSizeBytes: number, vagrantfil
   };
 }
 
-/** How a box is compressed: a program from stdin to stdout, on all cores, or node's zlib in this process (gzip without pigz). */
+/** How a box is compressed: a program from stdin to stdout, on all cores, or node's zlib in this process (gzip without bgzip or pigz). */
 export type BoxCompressor = { kind: 'program'; command: string; args: string[]; level: number } | { kind: 'zlib'; level: number };
 
 /**
  * The compressor for `compression` at `level` (default: the compressor's own, COMPRESSION_LEVELS).
  * Throws for a level `compression` does not take, or a missing zstd or xz program.
+ *
+ * gzip is written by htslib's bgzip where installed (Debian's tabix), else pigz, else node's zlib.
+ * bgzip deflates with libdeflate, which at the same level is about twice as fast as zlib per core
+ * and compresses as well (the debian-12 disk at level 6: 8.5 s and 334.2 MB on 2 cores, against
+ * pigz's 15.9 s and 331.4 MB); that is what lets the packager beat Packer's pgzip. Its output is
+ * standard gzip in many members (64 KiB of input each), which gzip's format allows (RFC 1952 2.2)
+ * and every reader of boxes takes: Vagrant's bsdtar (libarchive's gzip filter reads the next
+ * member's header after a member's trailer, gzip_filter_read), GNU gzip and tar, node's zlib.
+ * Both it and pigz write the same bytes whatever the thread count.
  */
 export function boxCompressor(compression: BoxCompression, level?: number, env: NodeJS.ProcessEnv = process.env): BoxCompressor {
   const chosen = level ?? COMPRESSION_LEVELS[compression].default;
@@ -77,6 +89,8 @@ export function boxCompressor(compression: BoxCompression, level?: number, env: 
   if (problem) throw new Error(`compression level ${problem}`);
   switch (compression) {
     case 'gzip': {
+      const bgzip = findExecutable('bgzip', env);
+      if (bgzip) return { kind: 'program', command: bgzip, args: ['-c', '-l', String(chosen), '-@', String(availableParallelism())], level: chosen };
       const pigz = findExecutable('pigz', env);
       return pigz ? { kind: 'program', command: pigz, args: ['-c', `-${chosen}`], level: chosen } : { kind: 'zlib', level: chosen };
     }
@@ -91,6 +105,11 @@ export function boxCompressor(compression: BoxCompression, level?: number, env: 
       return { kind: 'program', command: xz, args: ['-c', '-q', '-T0', `-${chosen}`], level: chosen };
     }
   }
+}
+
+/** The compressor's program name (bgzip, pigz, zstd, xz), or zlib. */
+export function compressorName(compressor: BoxCompressor): string {
+  return compressor.kind === 'zlib' ? 'zlib' : path.basename(compressor.command);
 }
 
 /**
@@ -170,7 +189,7 @@ export async function packageBox(
     }
     rmSync(temporary);
     wroteTemporary = false;
-    return { file: destination, sha256: hash.digest('hex'), size, compression, level: compressor.level, entries };
+    return { file: destination, sha256: hash.digest('hex'), size, compression, level: compressor.level, compressor: compressorName(compressor), entries };
   } finally {
     if (wroteTemporary) {
       // The file opens asynchronously: removed only once closed, or an early abort would leave it.

@@ -24,6 +24,8 @@ const BuildRecordSchema = Type.Object({
   compression: Type.Optional(Type.Union([...BOX_COMPRESSIONS, 'none'].map((name) => Type.Literal(name)))),
   /** The compressor's level, where boxsmith packaged the box (absent from records before it was chosen). */
   compression_level: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** The program that compressed it (bgzip, pigz, zstd, xz) or zlib: the same level is different bytes in each (absent from records before). */
+  compressor: Type.Optional(Type.String({ pattern: '^[a-z0-9_-]+$' })),
   git_revision: Type.String(),
   packer_version: Type.String(),
   hypervisor_version: Type.String(),

@@ -1,6 +1,6 @@
 // scripts/content-size.sh against boxsmith's listener (src/build/content-sink.ts), both real, on
 // the build host over a folder instead of a guest's filesystems: the counts are those of real
-// `tar | pigz -6 | wc -c`; a stranger's connection is not taken for the tar; no tar is said so.
+// `tar | bgzip -l 6 | wc -c` (the box's gzip compressor); a stranger's connection is not taken for the tar; no tar is said so.
 // The virtio channel's QEMU is a stand-in (no VM here): a FIFO as the guest's port, its bytes
 // carried to the Unix socket as QEMU carries a virtio-serial port's.
 import assert from 'node:assert/strict';
@@ -28,16 +28,16 @@ function runScript(manifestDir: string, environment: Record<string, string>) {
 const fields = (file: string) => new Map(readFileSync(file, 'utf8').trim().split('\n').map((line) => line.split('\t') as [string, string]));
 const shell = (command: string) => Number(execFileSync('bash', ['-o', 'pipefail', '-c', command], { encoding: 'utf8' }).trim());
 
-/** The guest's tar_bytes and the listener's counts are those of the real `tar | wc -c` and `tar | pigz -6 | wc -c` of the files. */
+/** The guest's tar_bytes and the listener's counts are those of the real `tar | wc -c` and `tar | bgzip -l 6 | wc -c` of the files. */
 function assertCountsOfTar(content: Map<string, string>, received: { tarBytes: number; compressedBytes: number }): void {
   const tarBytes = shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | wc -c`);
   assert.equal(Number(content.get('tar_bytes')), tarBytes);
   assert.equal(received.tarBytes, tarBytes);
-  assert.equal(received.compressedBytes, shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | pigz -c -6 | wc -c`));
+  assert.equal(received.compressedBytes, shell(`tar -cf - --one-file-system --numeric-owner ${files} 2>/dev/null | bgzip -c -l 6 | wc -c`));
 }
 
 describe('content-size.sh and the build host listener', () => {
-  it('the tar reaches the listener whole and is compressed as the box is (pigz -6): counts equal tar | wc -c and tar | pigz -6 | wc -c', async () => {
+  it('the tar reaches the listener whole and is compressed as the box is (bgzip -l 6): counts equal tar | wc -c and tar | bgzip -l 6 | wc -c', async () => {
     const sink = await openContentSink({ channel: { kind: 'tcp', guestHost: '127.0.0.1' }, compressor: boxCompressor('gzip') });
     // A stranger first: a wrong token is dropped and the listener waits on.
     await new Promise<void>((resolve) => {
@@ -82,7 +82,7 @@ describe('content-size.sh and the build host listener', () => {
     await assert.rejects(sink.finished(), /^ContentSinkError: no tar of the guest's files came to 127\.0\.0\.1:\d+ \(scripts\/content-size\.sh\)$/);
   });
 
-  it('with a stand-in for QEMU: through a virtio-serial port (a FIFO here) and the Unix socket QEMU connected to at its start, the counts equal tar | wc -c and tar | pigz -6 | wc -c', async () => {
+  it('with a stand-in for QEMU: through a virtio-serial port (a FIFO here) and the Unix socket QEMU connected to at its start, the counts equal tar | wc -c and tar | bgzip -l 6 | wc -c', async () => {
     const dir = mkdtempSync(path.join(root, 'virtio-'));
     const socketPath = path.join(dir, 'content.sock');
     const sink = await openContentSink({ channel: { kind: 'virtio', socketPath, guestPort: 'boxsmith.content' }, compressor: boxCompressor('gzip') });

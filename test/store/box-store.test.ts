@@ -128,14 +128,18 @@ describe('build records', () => {
     });
   }
 
-  it('compression_level: carried beside compression; a record from before it (neither) is still read; a level that is not a whole number is refused', () => {
+  it('compression_level and compressor: carried beside compression; a record from before them (none) is still read; a level that is not a whole number, or a compressor that is not a program name, is refused', () => {
     const written = file();
-    writeBuildRecord(written, record({ compression: 'gzip', compression_level: 1 }));
+    writeBuildRecord(written, record({ compression: 'gzip', compression_level: 1, compressor: 'bgzip' }));
     assert.equal(readBuildRecord(written).compression_level, 1);
+    assert.equal(readBuildRecord(written).compressor, 'bgzip');
     writeBuildRecord(written, record());
     assert.equal(readBuildRecord(written).compression_level, undefined);
+    assert.equal(readBuildRecord(written).compressor, undefined);
     writeFileSync(written, JSON.stringify({ ...record(), compression: 'gzip', compression_level: 'fast' }));
     assert.throws(() => readBuildRecord(written), /libvirt\.json is not a build record: compression_level must be integer$/);
+    writeFileSync(written, JSON.stringify({ ...record(), compression: 'gzip', compressor: '/usr/bin/pigz' }));
+    assert.throws(() => readBuildRecord(written), /libvirt\.json is not a build record: compressor must match pattern/);
   });
 
   it('the record of another box, version or provider does not describe this box', () => {
