@@ -38,7 +38,7 @@ import { runCaptured } from '../exec/captured.ts';
 import { toolPath } from '../exec/tools.ts';
 
 /** boxsmith's own files that shape every box beyond what is rendered (see above). */
-const SHAPING_CODE = ['src/build/step-packer.ts', 'src/build/step-package.ts', 'src/store/box-packager.ts', 'src/store/box-layouts.ts'];
+const SHAPING_CODE = ['src/build/step-packer.ts', 'src/build/step-package.ts', 'src/store/box-packager.ts', 'src/store/box-layouts.ts', 'src/store/parallel-gzip.ts'];
 
 export interface BoxInputs {
   /** sha256 over `inputs` (absent when an input is unknown). */

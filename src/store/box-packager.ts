@@ -9,13 +9,13 @@ import { createWriteStream, linkSync, lstatSync, mkdtempSync, rmSync, symlinkSyn
 import path from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { COMPRESSION_LEVELS, compressionLevelProblem } from '../definitions/compression-level.ts';
 import { displayPath } from '../definitions/errors.ts';
 import { pipeThroughProgram } from '../exec/filter-program.ts';
 import { findExecutable } from '../exec/tools.ts';
 import { BoxStoreError } from './box-store.ts';
+import { parallelGzip } from './parallel-gzip.ts';
 
 import type { BoxCompression } from '../definitions/names.ts';
 
@@ -67,14 +67,15 @@ export function libvirtLayout(disk: string, virtualSizeBytes: number, vagrantfil
   };
 }
 
-/** How a box is compressed: a program from stdin to stdout, on all cores, or node's zlib in this process (gzip without bgzip or pigz). */
+/** How a box is compressed: a program from stdin to stdout, on all cores, or node's zlib in this process on all cores (gzip without bgzip or pigz: parallel-gzip.ts). */
 export type BoxCompressor = { kind: 'program'; command: string; args: string[]; level: number } | { kind: 'zlib'; level: number };
 
 /**
  * The compressor for `compression` at `level` (default: the compressor's own, COMPRESSION_LEVELS).
  * Throws for a level `compression` does not take, or a missing zstd or xz program.
  *
- * gzip is written by htslib's bgzip where installed (Debian's tabix), else pigz, else node's zlib.
+ * gzip is written by htslib's bgzip where installed (Debian's tabix), else pigz, else node's zlib
+ * on all cores (parallel-gzip.ts).
  * bgzip deflates with libdeflate, which at the same level is about twice as fast as zlib per core
  * and compresses as well (the debian-12 disk at level 6: 8.5 s and 334.2 MB on 2 cores, against
  * pigz's 15.9 s and 331.4 MB); that is what lets the packager beat Packer's pgzip. Its output is
@@ -123,7 +124,7 @@ export function compressStream(
   options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
 ): Promise<void> {
   const signal = options.signal ? { signal: options.signal } : {};
-  if (compressor.kind === 'zlib') return pipeline(input, createGzip({ level: compressor.level }), output, signal);
+  if (compressor.kind === 'zlib') return pipeline(input, parallelGzip(compressor.level), output, signal);
   return pipeThroughProgram(input, output, { command: compressor.command, args: compressor.args, ...(options.env ? { env: options.env } : {}), ...signal });
 }
 

@@ -63,7 +63,7 @@ describe('the inputs of a box x provider', () => {
   it('boxsmith\'s code that runs Packer and packages the box is an input of every cell, by its path', async () => {
     for (const provider of ['qemu', 'virtualbox', 'vmware'] as const) {
       const { inputs } = await boxInputs(loadDefinition('ubuntu-14.04'), provider, { packer: PACKER, readArchive: async () => ARCHIVE });
-      for (const file of ['src/build/step-packer.ts', 'src/build/step-package.ts', 'src/store/box-packager.ts', 'src/store/box-layouts.ts']) {
+      for (const file of ['src/build/step-packer.ts', 'src/build/step-package.ts', 'src/store/box-packager.ts', 'src/store/box-layouts.ts', 'src/store/parallel-gzip.ts']) {
         assert.equal(inputs[file], createHash('sha256').update(readFileSync(path.join(REPO_ROOT, file))).digest('hex'), `${provider}: ${file}`);
       }
     }
