@@ -109,7 +109,7 @@ export function boxCompressor(compression: BoxCompression, level?: number, env: 
 }
 
 /** The compressor's program name (bgzip, pigz, zstd, xz), or zlib. */
-export function compressorName(compressor: BoxCompressor): string {
+function compressorName(compressor: BoxCompressor): string {
   return compressor.kind === 'zlib' ? 'zlib' : path.basename(compressor.command);
 }
 

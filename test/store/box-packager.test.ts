@@ -72,6 +72,9 @@ for (const { compression, by, env } of packagings) {
     const added = await vagrant(['box', 'add', '--name', 't/x', box], { home: dir, env: { VAGRANT_HOME: home } });
     assert.equal(added.code, 0, added.output);
     assert.match(added.output, /Successfully added box 't\/x' \(v0\) for 'libvirt'/);
+    // What vagrant unpacked (into its VAGRANT_HOME, `home: dir`) is the disk, byte for byte.
+    const unpacked = path.join(dir, 'boxes', 't-VAGRANTSLASH-x', '0', 'libvirt', 'box.img');
+    assert.equal(run('sha256sum', [unpacked]).stdout.split(' ')[0], run('sha256sum', [disk]).stdout.split(' ')[0]);
   });
 }
 
